@@ -1,0 +1,21 @@
+"""Step: roll the Deployment back to its previous revision (``kubectl rollout undo``), option C."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.adapters.kubernetes import kube_for_cluster
+from functions.core.config import get_settings
+from functions.core.envelope import envelope_of
+from functions.core.observability import step_handler
+from functions.core.results import StepResult
+from functions.logic.p1_steps import rollback_deployment
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any]) -> StepResult:
+    envelope = envelope_of(event)
+    assert envelope.target is not None
+    kube = kube_for_cluster(envelope.target.cluster)
+    settings = get_settings()
+    return rollback_deployment(event, envelope, settings, kube)
