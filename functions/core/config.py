@@ -91,6 +91,7 @@ class Service(_Strict):
     selector: dict[str, str] = Field(default_factory=dict)  # defaults to {"app": <name>}
     health: HealthUrls
     target_group_arn: str | None = None
+    load_balancer_arn: str | None = None  # with target_group_arn: the ALB metrics the SLA alarms watch
     alarms: list[Annotated[str, Field(pattern=ALARM_NAME)]] = Field(default_factory=list)
     max_replicas: int = Field(default=10, ge=1, le=1000)
     target_cpu_utilization: float = Field(default=0.7, gt=0, le=1)  # scale-up aims at this per-pod use
@@ -164,11 +165,36 @@ class Maintenance(_Strict):
         return value
 
 
+# EventBridge cron: minutes hours day-of-month month day-of-week year; exactly one day field is "?".
+_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
+
+
 class Schedules(_Strict):
     """EventBridge schedule expressions (UTC)."""
 
     db_maintenance: str = "cron(0 2 ? * SUN *)"
     daily_health_check: str = "cron(0 9 * * ? *)"
+
+    @field_validator("db_maintenance", "daily_health_check")
+    @classmethod
+    def _eventbridge_cron(cls, value: str) -> str:
+        match = _CRON.fullmatch(value)
+        if not match:
+            raise ValueError(f"{value!r} is not cron(min hour day-of-month month day-of-week year)")
+        if (match.group(3) == "?") == (match.group(5) == "?"):
+            raise ValueError(f"{value!r}: exactly one of day-of-month and day-of-week must be '?'")
+        return value
+
+
+class Sla(_Strict):
+    """The runbook book's SLA targets; the CDK app makes one alarm of each per service with an ALB."""
+
+    availability_percent: float = Field(default=99.9, gt=0, lt=100)  # below it: P1 service down
+    latency_p95_objective_ms: int = Field(default=500, ge=1)  # above it: notify L1
+    latency_p95_p3_ms: int = Field(default=1000, ge=1)  # above it: P3 high latency
+    error_rate_percent: float = Field(default=5.0, gt=0, lt=100)  # above it: P2 high error rate
+    period_minutes: int = Field(default=5, ge=1)
+    evaluation_periods: int = Field(default=2, ge=1)
 
 
 class Settings(_Strict):
@@ -181,6 +207,7 @@ class Settings(_Strict):
     escalation: Escalation = Field(default_factory=Escalation)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     schedules: Schedules = Field(default_factory=Schedules)
+    sla: Sla = Field(default_factory=Sla)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
@@ -210,9 +237,14 @@ class Settings(_Strict):
         except KeyError:
             raise UnknownService(f"service {name!r} is not configured") from None
 
+    def sla_alarm_names(self, name: str) -> dict[str, str]:
+        """The SLA alarms the CDK app creates for service ``name``, by kind."""
+        kinds = ("availability", "latency-objective", "latency", "error-rate")
+        return {kind: f"{self.environment}-{name}-sla-{kind}" for kind in kinds}
+
     def service_for_alarm(self, alarm_name: str) -> str:
         for name, service in self.services.items():
-            if alarm_name in service.alarms:
+            if alarm_name in service.alarms or alarm_name in self.sla_alarm_names(name).values():
                 return name
         raise UnknownService(f"alarm {alarm_name!r} is not mapped to any configured service")
 

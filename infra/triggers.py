@@ -1,0 +1,91 @@
+"""What starts a runbook: alarm state changes (EventBridge rules) and schedules (EventBridge Scheduler, UTC)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import TimeZone
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+SCHEDULE_SOURCE = "runbook-autopilot.schedule"
+
+
+def alarm_pattern(alarm_names: Sequence[str]) -> dict[str, object]:
+    """The event pattern, as CloudFormation writes it, of a rule for these alarms entering ALARM."""
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": [ALARM_DETAIL_TYPE],
+        "detail": {"alarmName": list(alarm_names), "state": {"value": ["ALARM"]}},
+    }
+
+
+def schedule_input(schedule: str, runbook: str) -> dict[str, str]:
+    """What a scheduled run starts with; the scheduler fills in the time the run was due."""
+    return {
+        "source": SCHEDULE_SOURCE,
+        "schedule": schedule,
+        "runbook": runbook,
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+
+
+class AlarmTrigger(Construct):
+    """Starts ``state_machine`` with the whole alarm event when one of ``alarm_names`` goes to ALARM.
+
+    Metric and composite alarms send the same detail-type, so one rule covers both.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        alarm_names: Sequence[str],
+        description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description=description[:512],
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=[ALARM_DETAIL_TYPE],
+                detail={"alarmName": list(alarm_names), "state": {"value": ["ALARM"]}},
+            ),
+        )
+        # No input given: the target receives the event itself, which the first step normalizes.
+        self.rule.add_target(targets.SfnStateMachine(state_machine))
+
+
+class ScheduledStart(Construct):
+    """Starts ``state_machine`` on an EventBridge Scheduler cron expression evaluated in UTC."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        expression: str,
+        schedule: str,
+        runbook: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"{schedule}: start {runbook} ({expression} UTC)",
+            schedule=scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
+            target=scheduler_targets.StepFunctionsStartExecution(
+                state_machine,
+                input=scheduler.ScheduleTargetInput.from_object(schedule_input(schedule, runbook)),
+            ),
+        )
