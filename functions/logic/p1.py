@@ -66,7 +66,9 @@ def failing_revision_is_recent(history: StepResult, pods: StepResult, service: S
     if not previous:
         return False, "there is no previous revision"
     age = current.get("age_minutes")
-    if age is None or age > service.recent_change_minutes:
+    if age is None:
+        return False, "the age of the latest change is unknown"
+    if age > service.recent_change_minutes:
         return (
             False,
             f"the latest change is {age} min old (recent means under {service.recent_change_minutes})",
@@ -76,16 +78,22 @@ def failing_revision_is_recent(history: StepResult, pods: StepResult, service: S
         return False, "the failing pods do not belong to the latest revision"
     return True, (
         f"revision {current.get('revision')} ({', '.join(current.get('images', []))}) rolled out "
-        f"{age} min ago and its pods fail; revision {previous.get('revision')} "
+        f"{age:.0f} min ago and its pods fail; revision {previous.get('revision')} "
         f"({', '.join(previous.get('images', []))}) ran before it"
     )
 
 
-def scale_target(pods: StepResult, resources: StepResult | None, service: Service) -> int | None:
-    """Replicas for option B: the HPA formula on CPU use when known, else double; capped by max_replicas."""
+def scale_target(
+    pods: StepResult, resources: StepResult | None, service: Service, *, for_load: bool
+) -> int | None:
+    """Replicas for option B, capped by max_replicas; None when no more replicas are allowed.
+
+    For load: the HPA formula on CPU use (ceil(replicas * use / target)). Otherwise (new pods to replace
+    failing ones): double, as the runbook book's example does (3 -> 6).
+    """
     desired = int(pods.details.get("desired", 0)) or 1
     wanted = desired * 2
-    if resources is not None and resources.status == Status.OK:
+    if for_load and resources is not None and resources.status == Status.OK:
         use = float(resources.details.get("avg_cpu_utilization", 0.0))
         if use > 0:
             wanted = max(desired + 1, math.ceil(desired * use / service.target_cpu_utilization))
@@ -125,7 +133,7 @@ def decide(findings: dict[str, Any], service: Service) -> Plan:
         and float(resources.details.get("avg_cpu_utilization", 0.0)) >= OVERLOADED_UTILIZATION
     )
     service_ok = all(f is None or f.status in (Status.OK, Status.SKIPPED) for f in (health, targets))
-    scale_to = scale_target(pods, resources, service)
+    scale_to = scale_target(pods, resources, service, for_load=overloaded)
 
     options: list[Action]
     if failing:

@@ -1,0 +1,221 @@
+"""``runbook run`` and ``runbook scenarios``: runbooks in the sandbox, watched live."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from functions import catalog
+
+MUTATING_STEPS = {"RestartDeployment", "ScaleDeployment", "RollbackDeployment"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="run a runbook in the sandbox and watch it live")
+    run.add_argument("runbook", choices=sorted(catalog.RUNBOOKS), help="the runbook to run")
+    run.add_argument(
+        "--event", type=Path, help="input: an alarm event or a request (JSON); default: the scenario's"
+    )
+    run.add_argument(
+        "--scenario", default=None, help="the world to run in (see `runbook scenarios`); default bad-deploy"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="investigate for real, change nothing, send nothing"
+    )
+    run.add_argument(
+        "--scale", type=float, default=60.0, help="simulated seconds per real second (default 60)"
+    )
+    run.add_argument("--history", type=Path, default=None, help="write the execution history here (JSON)")
+    run.add_argument("--quiet", action="store_true", help="print only the outcome")
+    run.set_defaults(func=cmd_run)
+    scenarios = sub.add_parser("scenarios", help="list the sandbox's scenarios")
+    scenarios.set_defaults(func=cmd_scenarios)
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from runbook.sandbox.scenarios import load_scenario, scenario_names
+
+    for name in scenario_names():
+        scenario = load_scenario(name)
+        expect = scenario.expect
+        actions = ", ".join(expect.get("actions", [])) or "no change"
+        print(f"{name:15} expect {expect.get('outcome', '?'):10} ({actions})")
+        print(f"{'':15} {scenario.description}\n")
+    return 0
+
+
+def _load_input(path: Path | None, default: str | None, dry_run: bool) -> dict[str, Any]:
+    from runbook.sandbox.scenarios import REPO
+
+    source = path or (REPO / default if default else None)
+    if source is None:
+        raise SystemExit("runbook run: give --event FILE (the scenario names no default event)")
+    try:
+        payload = json.loads(Path(source).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"runbook run: cannot read {source}: {error}") from None
+    if dry_run and isinstance(payload, dict):
+        if "service" in payload:
+            payload["dry_run"] = True
+        else:
+            payload["autopilot"] = {"dry_run": True}
+    return payload if isinstance(payload, dict) else {"input": payload}
+
+
+class LiveView:
+    """Prints each state as it is entered and left, with the step's one-line summary."""
+
+    def __init__(self, out: TextIO, sim_clock: Any, quiet: bool = False) -> None:
+        self.out, self.clock, self.quiet = out, sim_clock, quiet
+        self.pending: dict[str, str] = {}  # state name -> last task summary
+        self.transitions = 0
+        self.started = time.monotonic()
+        self.depth = 0
+
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.clock.now()).strftime("%H:%M:%S")
+
+    def show(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if "stateEnteredEventDetails" in event:
+            self.transitions += 1
+            name = event["stateEnteredEventDetails"]["name"]
+            if kind in ("WaitStateEntered",) and self.quiet is False:
+                self._print(f"  {self._stamp()}  ⏳ {name}")
+            elif kind not in (
+                "ChoiceStateEntered",
+                "PassStateEntered",
+                "SucceedStateEntered",
+                "FailStateEntered",
+            ):
+                self._print(f"  {self._stamp()}  ▶ {name}")
+            self._current = name
+        elif kind == "TaskSucceeded":
+            payload = json.loads(event["taskSucceededEventDetails"].get("output") or "{}").get("Payload", {})
+            self.last_task = f"[{payload.get('status', '?')}] {payload.get('summary', '')}"
+        elif kind == "TaskFailed":
+            details = event["taskFailedEventDetails"]
+            self.last_task = f"[ERROR {details.get('error')}] {_cause(details.get('cause'))}"
+        elif kind == "TaskTimedOut":
+            self.last_task = "[TIMED OUT]"
+        elif "stateExitedEventDetails" in event:
+            name = event["stateExitedEventDetails"]["name"]
+            if kind == "TaskStateExited":
+                self._print(f"  {self._stamp()}  ✓ {name}: {getattr(self, 'last_task', '')}")
+            elif kind == "ChoiceStateExited":
+                self._print(f"  {self._stamp()}  ? {name}")
+            elif kind == "ParallelStateExited":
+                self._print(f"  {self._stamp()}  ✓ {name}")
+
+    def _print(self, line: str) -> None:
+        if not self.quiet:
+            print(line, file=self.out, flush=True)
+
+
+def _cause(cause: str | None) -> str:
+    if not cause:
+        return ""
+    try:
+        return str(json.loads(cause).get("errorMessage", cause))[:200]
+    except (json.JSONDecodeError, AttributeError):
+        return cause[:200]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from runbook.sandbox.runtime import Sandbox
+    from runbook.sandbox.scenarios import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario or "bad-deploy")
+    except ScenarioError as error:
+        print(f"runbook run: {error}", file=sys.stderr)
+        return 2
+    payload = _load_input(args.event, scenario.event, args.dry_run)
+    out = sys.stdout
+    print(
+        f"Runbook {args.runbook} in the sandbox, scenario {scenario.name}"
+        f"{' (DRY RUN)' if args.dry_run else ''}: {scenario.description}\n",
+        file=out,
+    )
+    print("Starting the sandbox (moto, Kubernetes simulator, PostgreSQL)...", file=out, flush=True)
+    with Sandbox(scenario, scale=args.scale) as sandbox:
+        view = LiveView(out, sandbox.clock, quiet=args.quiet)
+        arn = sandbox.start(args.runbook, payload)
+        sim0, wall0 = sandbox.clock.now(), time.monotonic()
+        events = []
+        for event in sandbox.watch(arn):
+            events.append(event)
+            view.show(event)
+        wall = time.monotonic() - wall0
+        simulated = sandbox.clock.now() - sim0
+        from functions.core.clients import client
+
+        description = client("stepfunctions").describe_execution(executionArn=arn)
+        messages = sandbox.drain_messages()
+        output = json.loads(description.get("output") or "{}")
+        changes = [
+            i
+            for i in sandbox.lambdas.invocations
+            if i.function.removeprefix("runbook-autopilot-") in MUTATING_STEPS
+        ]
+        mutations = list(sandbox.kube.mutations)
+        history_path = args.history or Path(".sandbox") / f"history-{args.runbook}-{scenario.name}.json"
+        history_path.parent.mkdir(parents=True, exist_ok=True)
+        history_path.write_text(
+            json.dumps(
+                {
+                    "executionArn": arn,
+                    "status": description["status"],
+                    "input": payload,
+                    "output": output,
+                    "events": events,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+
+    status = description["status"]
+    outcome = output.get("outcome") or (description.get("error") if status != "SUCCEEDED" else "NO_ACTION")
+    if status == "SUCCEEDED" and "outcome" not in output:
+        outcome = f"NOT STARTED: {output.get('intake', {}).get('summary', '')}"
+    print(f"\nOutcome: {outcome}  (execution {status})", file=out)
+    if output.get("plan", {}).get("summary"):
+        print(f"Decision: {output['plan']['summary']}", file=out)
+    print("Actions taken:", file=out)
+    if not changes:
+        print("  none: no change was made to the cluster", file=out)
+    for change in changes:
+        result = change.result if isinstance(change.result, dict) else {}
+        print(
+            f"  - {change.function.removeprefix('runbook-autopilot-')}: [{result.get('status', result.get('errorType'))}] "
+            f"{result.get('summary', result.get('errorMessage', ''))}",
+            file=out,
+        )
+    print(
+        f"Kubernetes writes: {len(mutations)}" + "".join(f"\n  - {m['verb']} {m['path']}" for m in mutations),
+        file=out,
+    )
+    print(
+        f"Notifications: {len(messages)}" + "".join(f"\n  - {m.level}: {m.subject}" for m in messages),
+        file=out,
+    )
+    print(
+        f"Elapsed: {wall:.1f} s real, {simulated / 60:.1f} min simulated (x{args.scale:g});"
+        f" {view.transitions} state transitions",
+        file=out,
+    )
+    print(f"Execution history: {history_path}", file=out)
+    if messages and not args.quiet:
+        last = [m for m in messages if m.level == "L1"][-1:] or messages[-1:]
+        print(
+            f"\nLast message ({last[0].level}):\n"
+            + "\n".join("  " + line for line in last[0].body.splitlines()),
+            file=out,
+        )
+    return 0 if status == "SUCCEEDED" else 1
