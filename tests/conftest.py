@@ -21,7 +21,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-pytest_plugins: list[str] = ["tests.fixtures.postgres"]
+pytest_plugins: list[str] = ["tests.fixtures.postgres", "tests.fixtures.kube"]
 
 
 @pytest.fixture
