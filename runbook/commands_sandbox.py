@@ -72,7 +72,7 @@ class LiveView:
 
     def __init__(self, out: TextIO, sim_clock: Any, quiet: bool = False) -> None:
         self.out, self.clock, self.quiet = out, sim_clock, quiet
-        self.pending: dict[str, str] = {}  # state name -> last task summary
+        self.outcomes: dict[int, str] = {}  # event id of a task's end -> its one-line summary
         self.transitions = 0
         self.started = time.monotonic()
         self.depth = 0
@@ -97,16 +97,18 @@ class LiveView:
             self._current = name
         elif kind == "TaskSucceeded":
             payload = json.loads(event["taskSucceededEventDetails"].get("output") or "{}").get("Payload", {})
-            self.last_task = f"[{payload.get('status', '?')}] {payload.get('summary', '')}"
+            self.outcomes[event["id"]] = f"[{payload.get('status', '?')}] {payload.get('summary', '')}"
         elif kind == "TaskFailed":
             details = event["taskFailedEventDetails"]
-            self.last_task = f"[ERROR {details.get('error')}] {_cause(details.get('cause'))}"
+            self.outcomes[event["id"]] = f"[ERROR {details.get('error')}] {_cause(details.get('cause'))}"
         elif kind == "TaskTimedOut":
-            self.last_task = "[TIMED OUT]"
+            self.outcomes[event["id"]] = "[TIMED OUT]"
         elif "stateExitedEventDetails" in event:
             name = event["stateExitedEventDetails"]["name"]
             if kind == "TaskStateExited":
-                self._print(f"  {self._stamp()}  ✓ {name}: {getattr(self, 'last_task', '')}")
+                # Parallel branches interleave: the exit points back at its own task's outcome.
+                outcome = self.outcomes.get(event.get("previousEventId", -1), "")
+                self._print(f"  {self._stamp()}  ✓ {name}: {outcome}")
             elif kind == "ChoiceStateExited":
                 self._print(f"  {self._stamp()}  ? {name}")
             elif kind == "ParallelStateExited":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.adapters.kubernetes import kube_for_cluster
+from functions.core.config import get_settings
 from functions.core.envelope import envelope_of
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
@@ -16,4 +17,4 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     envelope = envelope_of(event)
     assert envelope.target is not None
     kube = kube_for_cluster(envelope.target.cluster)
-    return check_rollout(event, envelope, kube)
+    return check_rollout(event, envelope, get_settings(), kube)

@@ -60,7 +60,7 @@ def incident_update(
             f"Status: {status}",
             f"Start Time: {incident.started_at}",
             f"Services Affected: {target.service} (namespace {target.namespace}, cluster {target.cluster}, {target.environment})",
-            f"User Impact: {user_impact if status != 'RESOLVED' else 'None now; ' + user_impact.lower()}",
+            f"User Impact: {user_impact if status != 'RESOLVED' else f'none now (was: {user_impact})'}",
             "",
             "Current Status:",
             *[f"- {line}" for line in lines],

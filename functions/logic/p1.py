@@ -71,7 +71,7 @@ def failing_revision_is_recent(history: StepResult, pods: StepResult, service: S
     if age > service.recent_change_minutes:
         return (
             False,
-            f"the latest change is {age} min old (recent means under {service.recent_change_minutes})",
+            f"the latest change is {age:.0f} min old (recent means under {service.recent_change_minutes})",
         )
     failing_hashes = {p.get("hash") for p in pods.details.get("pods", []) if not p.get("ready")}
     if current.get("hash") not in failing_hashes:

@@ -173,7 +173,8 @@ def rollback_deployment(
     return _change_result(change, started, _plan(state).budget_seconds or p1.ROLLOUT_BUDGET["ROLLBACK"])
 
 
-def check_rollout(state: dict[str, Any], envelope: Envelope, kube: Kube) -> StepResult:
+def check_rollout(state: dict[str, Any], envelope: Envelope, settings: Settings, kube: Kube) -> StepResult:
+    """One poll of the rollout, against the option's budget and the incident's escalation limit."""
     target = _target(envelope)
     change = state.get("change", {}).get("details", {})
     if "started_at" not in change:
@@ -185,6 +186,14 @@ def check_rollout(state: dict[str, Any], envelope: Envelope, kube: Kube) -> Step
         elapsed_seconds=seconds_since(change["started_at"]),
         budget_seconds=int(change.get("budget_seconds", 300)),
     )
+    limit = settings.escalation.service_down["L1"]
+    assert envelope.incident is not None
+    if verdict.status == Status.WAITING and seconds_since(envelope.incident.started_at) >= limit * 60:
+        verdict = StepResult(
+            status=Status.FAILED,
+            summary=f"the incident reached its {limit}-minute escalation limit while {status.message}",
+            details=verdict.details,
+        )
     verdict.details["rollout"] = status.model_dump(mode="json")
     return verdict
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import io
 import json
 import logging
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +103,6 @@ class InProcessLambda:
         self._lock = threading.Lock()  # guards the list only, never the handler call
 
     def invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
-        handler = self.lookup(function.function_name)
         context = LambdaContext(
             function_name=function.function_name,
             memory_limit_in_mb=int(function.memory_size or 256),
@@ -115,31 +113,35 @@ class InProcessLambda:
         )
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
-        logs = io.StringIO()
         try:
-            with redirect_stdout(logs) if _quiet_handlers else _nullcontext():
-                result = handler(event, context)
+            try:
+                handler = self.lookup(function.function_name)
+            except ImportError as error:  # what Lambda reports when the handler module does not import
+                raise ImportModuleError(
+                    f"Unable to import module for {function.function_name}: {error}"
+                ) from error
+            result = handler(event, context)
             payload, errored = json.dumps(result), False
-        except Exception as error:  # noqa: BLE001 - Lambda turns any exception into an error payload
+        except Exception as error:  # Lambda turns any exception into an error payload
             payload = json.dumps(
                 {
-                    "errorType": type(error).__name__,
+                    "errorType": _error_type(error),
                     "errorMessage": str(error),
                     "stackTrace": traceback.format_exception(error)[-3:],
                 }
             )
-            errored, result = True, {"errorType": type(error).__name__, "errorMessage": str(error)}
+            errored, result = True, {"errorType": _error_type(error), "errorMessage": str(error)}
         with self._lock:
             self.invocations.append(Invocation(function.function_name, event, not errored, result))
-        return payload, errored, logs.getvalue()
+        return payload, errored, ""  # the handlers' logs go where Powertools sends them (stdout)
 
 
-_quiet_handlers = True  # Powertools logs JSON to stdout; the CLI shows summaries instead
+class ImportModuleError(Exception):
+    """Lambda's Runtime.ImportModuleError."""
 
 
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
+def _error_type(error: BaseException) -> str:
+    return "Runtime.ImportModuleError" if isinstance(error, ImportModuleError) else type(error).__name__
 
 
 TargetSource = Callable[[str], dict[str, bool] | None]  # target group ARN -> {ip: ready} or None if not bound
@@ -181,7 +183,9 @@ def patched(
         def sleep(seconds: float) -> None:
             originals[2].sleep(sleep_scale(seconds))
 
-    def describe_target_health(self: Any, target_group_arn: str, targets_asked: list[dict[str, Any]]) -> list[Any]:
+    def describe_target_health(
+        self: Any, target_group_arn: str, targets_asked: list[dict[str, Any]]
+    ) -> list[Any]:
         pods = targets(target_group_arn)
         if pods is None:
             return originals[3](self, target_group_arn, targets_asked)

@@ -106,6 +106,8 @@ class Sandbox:
                 "POWERTOOLS_TRACE_DISABLED": "1",
                 "POWERTOOLS_METRICS_NAMESPACE": "RunbookAutopilotSandbox",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                # EMF metrics go to stdout, where CloudWatch reads them on Lambda; here they would clutter the view
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             }
         )
         os.environ.pop("AWS_PROFILE", None)
@@ -114,7 +116,7 @@ class Sandbox:
             self._stack.append(tmp.cleanup)
             self.workdir = Path(tmp.name)
 
-        self.clock = ScaledClock(self.scale, start=self.scenario.clock_start())
+        self.clock = ScaledClock(self.scale, start=self.scenario.clock_start(), running=False)
         step_clock.set_clock(self.clock.now)
         self._stack.append(step_clock.reset_clock)
 
@@ -159,6 +161,7 @@ class Sandbox:
             "POWERTOOLS_TRACE_DISABLED",
             "POWERTOOLS_METRICS_NAMESPACE",
             "POWERTOOLS_LOG_LEVEL",
+            "POWERTOOLS_METRICS_DISABLED",
             CONFIG_ENV,
             "PGUSER",
             "PGPASSWORD",
@@ -298,6 +301,7 @@ class Sandbox:
                 f"runbook {runbook!r} has no state machine here; known: {', '.join(sorted(self.machines))}"
             )
         name = name or f"{runbook}-{int(time.time() * 1000)}"
+        self.clock.resume()
         return str(
             client("stepfunctions").start_execution(
                 stateMachineArn=self.machines[runbook], name=name, input=json.dumps(payload)

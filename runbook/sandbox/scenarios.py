@@ -47,7 +47,7 @@ class Scenario:
     event: str | None = None
     database: str = "up"
     database_name: str = "sales_db"
-    seed_rows: int = 20_000
+    seed_rows: int = 2_000  # P1 only needs the database to answer; db-maintenance scenarios ask for more
     expect: dict[str, Any] = field(default_factory=dict)
     start_at: str | None = None
 
@@ -121,7 +121,7 @@ def load_scenario(name_or_path: str) -> Scenario:
         event=data.get("event"),
         database=str(data.get("database", "up")),
         database_name=str(data.get("database_name", "sales_db")),
-        seed_rows=int(data.get("seed_rows", 20_000)),
+        seed_rows=int(data.get("seed_rows", 2_000)),
         expect=dict(data.get("expect") or {}),
         start_at=data.get("start_at"),
     )

@@ -1,0 +1,34 @@
+"""Step: clean REINDEX leftovers, then REINDEX INDEX CONCURRENTLY configured and bloated indexes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.adapters import postgres
+from functions.adapters.postgres_maintenance import MaintenanceSql
+from functions.core.observability import step_handler
+from functions.core.results import StepResult
+from functions.handlers.db_common import db_step, timed
+from functions.logic.db_maintenance import Pace, reindex_indexes, split_names
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any]) -> StepResult:
+    step = db_step("DbReindex", event)
+    m = step.settings.maintenance
+    split_names(m.reindex + m.tables)  # a bad name refuses the step before it connects
+    if skipped := step.skipped():
+        return skipped
+
+    def run() -> StepResult:
+        with postgres.connection(step.db) as conn:
+            return reindex_indexes(
+                MaintenanceSql(conn),
+                m.reindex,
+                m.tables,
+                dry_run=step.dry_run,
+                pace=Pace(step.name, step.window, step.now),
+                lock_ms=m.lock_timeout_seconds * 1000,
+            )
+
+    return timed(run)

@@ -1,0 +1,172 @@
+"""P1 "Service Completely Down" end-to-end: the ASL file on moto's interpreter, the real handlers, the
+cluster simulator and a real PostgreSQL. Each test states the world and asserts the path taken, the exact
+Kubernetes writes and the SNS messages sent."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from runbook.sandbox.runtime import Run, Sandbox
+from runbook.sandbox.scenarios import load_scenario
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+DEPLOYMENT = "/apis/apps/v1/namespaces/production/deployments/sales-service"
+SCALE = 40.0  # simulated seconds per real second: rollouts take seconds, moto's own overhead stays small
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def run(scenario: str, payload: dict | None = None) -> tuple[Run, list[dict]]:
+    world = load_scenario(scenario)
+    with Sandbox(world, scale=SCALE) as sandbox:
+        result = sandbox.run("p1-service-down", payload or event("alarm-sales-service-5xx.json"))
+        writes = [{"verb": m["verb"], "path": m["path"]} for m in sandbox.kube.mutations]
+    return result, writes
+
+
+def statuses(result: Run) -> list[tuple[str, str]]:
+    """(level, status word) of every message, in order."""
+    out = []
+    for message in result.messages:
+        match = re.match(r"\[(\w+)(?: (L\d))?\]", message.subject)
+        assert match, message.subject
+        out.append((message.level, match.group(1)))
+    return out
+
+
+def test_bad_deploy_is_rolled_back_and_resolved():
+    result, writes = run("bad-deploy")
+
+    assert result.status == "SUCCEEDED"
+    assert result.output["outcome"] == "RESOLVED"
+    entered = result.states_entered
+    assert "Roll back the deployment" in entered
+    assert "Restart the deployment" not in entered and "Scale up the deployment" not in entered
+    assert entered[-3:] == ["Announce the resolution", "Incident resolved"][-3:] or entered[-2:] == [
+        "Announce the resolution",
+        "Incident resolved",
+    ]
+    assert writes == [{"verb": "PATCH", "path": DEPLOYMENT}]
+    change = result.output["change"]
+    assert change["status"] == "CHANGED"
+    assert change["details"]["before"]["revision"] == 2
+    assert "v2.1.0" in json.dumps(change["details"]["after"])
+    assert statuses(result) == [
+        ("L1", "INVESTIGATING"),
+        ("L1", "IDENTIFIED"),
+        ("L1", "MONITORING"),
+        ("L1", "RESOLVED"),
+    ]
+    resolved = result.messages[-1].body
+    assert "Status: RESOLVED" in resolved and "Start Time: 2026-12-03T09:41:07Z" in resolved
+
+
+def test_stuck_pods_are_restarted():
+    result, writes = run("stuck-pods")
+
+    assert result.output["outcome"] == "RESOLVED"
+    assert "Restart the deployment" in result.states_entered
+    assert "Roll back the deployment" not in result.states_entered
+    assert writes == [{"verb": "PATCH", "path": DEPLOYMENT}]
+    assert result.output["change"]["details"]["action"] == "restart"
+
+
+def test_capacity_shortage_is_scaled_up_within_the_maximum():
+    result, writes = run("capacity")
+
+    assert result.output["outcome"] == "RESOLVED"
+    assert "Scale up the deployment" in result.states_entered
+    assert writes == [{"verb": "PATCH", "path": DEPLOYMENT + "/scale"}]
+    change = result.output["change"]["details"]
+    assert change["before"]["replicas"] == 3
+    assert 3 < change["after"]["replicas"] <= 10
+
+
+def test_database_down_changes_nothing_and_escalates():
+    result, writes = run("database-down")
+
+    assert result.output["outcome"] == "ESCALATED"
+    assert writes == []
+    assert statuses(result) == [("L1", "INVESTIGATING"), ("L2", "ESCALATION")]
+    page = result.messages[-1]
+    assert "critical dependency down: sales-db" in page.subject
+    assert "Options tried: none" in page.body
+
+
+def test_unfixable_tries_each_option_once_then_escalates():
+    result, writes = run("unfixable")
+
+    assert result.output["outcome"] == "ESCALATED"
+    entered = result.states_entered
+    assert entered.count("Roll back the deployment") == 1
+    assert entered.count("Restart the deployment") == 1
+    assert writes == [{"verb": "PATCH", "path": DEPLOYMENT}, {"verb": "PATCH", "path": DEPLOYMENT}]
+    assert statuses(result)[-1] == ("L2", "ESCALATION")
+    assert "Options tried: ROLLBACK, RESTART" in result.messages[-1].body
+
+
+def test_healthy_service_gets_a_report_and_no_change():
+    result, writes = run("healthy")
+
+    assert result.output["outcome"] == "NO_ACTION"
+    assert writes == []
+    assert statuses(result) == [("L1", "INVESTIGATING"), ("L1", "MONITORING")]
+    assert "Every check passes" in result.messages[-1].body
+
+
+def test_dry_run_investigates_for_real_and_changes_and_sends_nothing():
+    result, writes = run("bad-deploy", event("alarm-sales-service-5xx.json") | {"autopilot": {"dry_run": True}})
+
+    assert result.output["outcome"] == "DRY_RUN"
+    assert writes == []
+    assert result.messages == []
+    assert result.output["change"]["status"] == "DRY_RUN"
+    assert result.output["findings"]["pods"]["details"]["waiting_reasons"] == {"CrashLoopBackOff": 3}
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("alarm-sales-service-5xx-ok.json", "went to OK"),
+        ("alarm-sales-service-5xx-realarm.json", "re-notification"),
+    ],
+)
+def test_alarm_states_that_need_no_action_end_quietly(name, why):
+    result, writes = run("healthy", event(name))
+
+    assert result.status == "SUCCEEDED"
+    assert result.states_entered[-1] == "No action for this alarm state"
+    assert why in result.output["intake"]["summary"]
+    assert writes == [] and result.messages == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {}}, "InvalidInput"),
+        ({"service": "sales-service; kubectl delete ns production"}, "InvalidInput"),
+        ({"service": "sales'); DROP TABLE sales;--"}, "InvalidInput"),
+        ({"service": "billing-service"}, "UnknownService"),
+    ],
+)
+def test_bad_input_ends_in_a_named_error_with_nothing_changed(payload, error):
+    result, writes = run("bad-deploy", payload)
+
+    assert result.status == "FAILED"
+    assert result.error == error
+    assert writes == [] and result.messages == []
+
+
+def test_composite_alarm_runs_the_runbook():
+    result, _ = run("healthy", event("alarm-sales-service-down-composite.json"))
+
+    assert result.output["outcome"] == "NO_ACTION"
+    assert result.output["envelope"]["trigger"]["source"] == "sales-service-down"
