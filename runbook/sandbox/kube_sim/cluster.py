@@ -556,7 +556,7 @@ class Cluster:
         for rs in self.objects["replicasets"].values():
             self._update_rs_status(rs, at)
         for deployment in self.objects["deployments"].values():
-            self._update_deployment_status(deployment, at)
+            self.update_deployment_status(deployment, at)
 
     def _rs_counts(self, rs: dict[str, Any], at: float) -> tuple[int, int]:
         pods = self.owned_pods(rs)
@@ -836,7 +836,7 @@ class Cluster:
             current["lastUpdateTime"] = stamp
         current.update({"status": status, "reason": reason, "message": message})
 
-    def _update_deployment_status(self, deployment: dict[str, Any], at: float) -> None:
+    def update_deployment_status(self, deployment: dict[str, Any], at: float) -> None:
         drt = self.deploy_rt[deployment["metadata"]["uid"]]
         if at < drt.observe_at:
             return

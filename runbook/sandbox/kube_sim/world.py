@@ -177,7 +177,10 @@ def _load_deployment(cluster: Cluster, dep: dict[str, Any], now: float) -> None:
                 stamp,
             )
         )
-    deployment["status"] = {"observedGeneration": meta["generation"], "conditions": conditions}
+    cluster.update_deployment_status(deployment, now)  # counters first, so that they read as no progress
+    deployment["status"]["conditions"] = [
+        c for c in deployment["status"]["conditions"] if c["type"] != "Progressing"
+    ] + conditions
 
 
 def _condition(status: str, reason: str, message: str, at: float) -> dict[str, Any]:
