@@ -119,7 +119,13 @@ def _load_deployment(cluster: Cluster, dep: dict[str, Any], now: float) -> None:
     if dep.get("strategy"):
         spec["strategy"] = copy.deepcopy(dep["strategy"])
     default_deployment_spec(spec)
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec, "status": {}}
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": spec,
+        "status": {},
+    }
     load = dep.get("load") or {}
     cluster.deploy_rt[meta["uid"]] = DeployRuntime(
         observe_at=deployed_at,
