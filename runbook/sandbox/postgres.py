@@ -160,16 +160,37 @@ class PostgresServer:
         self.bindir = find_bindir()
         self._make_data_dir()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                      "--locale=C", "--no-instructions")  # fmt: skip
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-instructions",
+            )
         fixed_port = bool(self.port)
         for attempt in range(5):
             if not fixed_port:
                 self.port = _free_port()
             self._configure()
             try:
-                self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "30",
-                          "-o", f"-p {self.port}", "start")  # fmt: skip
+                self._run(
+                    "pg_ctl",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    "30",
+                    "-o",
+                    f"-p {self.port}",
+                    "start",
+                )
                 break
             except RuntimeError:
                 if fixed_port or attempt == 4:

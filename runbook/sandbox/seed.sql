@@ -77,6 +77,7 @@ CREATE INDEX idx_products_stock ON products (stock);
 -- splitting its pages and leaving dead entries behind.
 UPDATE sales SET sale_date = sale_date + 17 WHERE sale_id % 2 = 0;
 UPDATE sales SET sale_date = sale_date - 9, status = 'corrected' WHERE sale_id % 3 = 0;
+UPDATE sales SET sale_date = sale_date + 1 WHERE sale_id % 5 <> 0;
 -- Refunds: a tenth of the sales and their transactions go away.
 DELETE FROM sales WHERE sale_id % 10 = 7;
 UPDATE transactions SET kind = 'settled' WHERE transaction_id % 4 = 0;
