@@ -61,11 +61,17 @@ __all__ = ["Fault", "KubeSimulator", "WorldError", "check_token", "point_cluster
 
 
 def point_cluster_at(
-    cluster_name: str, url: str, *, account_id: str | None = None, region: str | None = None
+    cluster_name: str,
+    url: str,
+    *,
+    ca_data: str | None = None,
+    account_id: str | None = None,
+    region: str | None = None,
 ) -> None:
     """Make moto's EKS cluster ``cluster_name`` report ``url`` as its endpoint (call inside ``mock_aws``).
 
-    The cluster must exist (``eks.create_cluster``). Defaults: moto's current account, the client region.
+    ``ca_data``: for an https simulator (``KubeSimulator(tls=True)``), its ``ca_data``. The cluster must
+    exist (``eks.create_cluster``). Defaults: moto's current account (``MOTO_ACCOUNT_ID``), the client region.
     """
     import os
 
@@ -77,6 +83,9 @@ def point_cluster_at(
     account = account_id or os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
     backend: Any = eks_backends[account][region or default_region()]
     try:
-        backend.clusters[cluster_name].endpoint = url
+        cluster = backend.clusters[cluster_name]
     except KeyError:
         raise KeyError(f"moto has no EKS cluster {cluster_name!r}; create it first") from None
+    cluster.endpoint = url
+    if ca_data is not None:
+        cluster.certificate_authority = {"data": ca_data}

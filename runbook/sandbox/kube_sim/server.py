@@ -184,10 +184,16 @@ class KubeSimulator:
     """A Kubernetes API server on loopback backed by a simulated cluster (see the package docstring)."""
 
     def __init__(
-        self, clock: Callable[[], float] = core_clock.now_epoch, *, require_token: bool = True
+        self,
+        clock: Callable[[], float] = core_clock.now_epoch,
+        *,
+        require_token: bool = True,
+        tls: bool = False,
     ) -> None:
         self.clock = clock
         self.require_token = require_token
+        self.tls = tls
+        self.ca_data = ""  # with tls: the server certificate, base64 PEM (what DescribeCluster calls CA data)
         self.cluster = Cluster(clock)
         self.mutations: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  # (verb, path) of every API request, for tests
@@ -203,7 +209,14 @@ class KubeSimulator:
         handler = type("BoundHandler", (_Handler,), {"sim": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if self.tls:
+            from runbook.sandbox.kube_sim.tls import server_context
+
+            context, self.ca_data = server_context()
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="kube-sim", daemon=True
         )
@@ -712,7 +725,9 @@ class KubeSimulator:
             return {
                 "kind": "APIVersions",
                 "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.url[7:]}],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": self.url.split("://", 1)[-1]}
+                ],
             }
         groups = self._groups()
         if path == "/apis":
