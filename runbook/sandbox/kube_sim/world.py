@@ -134,6 +134,10 @@ def _load_deployment(cluster: Cluster, dep: dict[str, Any], now: float) -> None:
         pod_capacity_rps=float(load.get("pod_capacity_rps", 0)),
     )
     cluster.put("deployments", deployment)
+    if dep.get("service", True):
+        cluster.put(
+            "services", _service(cluster, name, ns, selector, port=int(dep.get("port") or 8080), at=oldest)
+        )
 
     for revision, number, template in zip(revisions, numbers, templates, strict=True):
         at = now - float(revision.get("age_minutes", 60)) * 60
@@ -187,6 +191,29 @@ def _load_deployment(cluster: Cluster, dep: dict[str, Any], now: float) -> None:
     deployment["status"]["conditions"] = [
         c for c in deployment["status"]["conditions"] if c["type"] != "Progressing"
     ] + conditions
+
+
+def _service(
+    cluster: Cluster, name: str, namespace: str, selector: dict[str, str], *, port: int, at: float
+) -> dict[str, Any]:
+    ip = f"172.20.{len(cluster.objects['services']) // 250}.{len(cluster.objects['services']) % 250 + 10}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": cluster.new_meta(name, namespace, at, dict(selector)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(selector),
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}],
+            "sessionAffinity": "None",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster",
+        },
+        "status": {"loadBalancer": {}},
+    }
 
 
 def _condition(status: str, reason: str, message: str, at: float) -> dict[str, Any]:
