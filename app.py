@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", help="cloud assembly directory (default cdk.out)")
     args = parser.parse_args(argv)
     outdir = args.output or os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out")
+    # Each synth stages the function asset afresh; drop the old ones (about 120 MB each) first.
+    for stale in Path(outdir).glob("asset.*"):
+        shutil.rmtree(stale, ignore_errors=True)
     app = cdk.App(context=_context(args.context), outdir=outdir)
     try:
         build(app)

@@ -103,7 +103,8 @@ class PipLocalBundling:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_kwargs: Any) -> bool:
+        # jsii passes the BundlingOptions positionally; they hold nothing this bundler uses.
         build_asset(Path(output_dir), self._settings, ensure_dependencies())
         return True
 

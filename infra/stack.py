@@ -100,6 +100,14 @@ class RunbookAutopilotStack(cdk.Stack):
                 security_groups=security_groups if placed else (),
                 log_retention=retention,
             )
+            if grantables.reports_bucket is not None and "s3:write-reports" in step.aws:
+                bucket_id = self.get_logical_id(grantables.reports_bucket.node.default_child)
+                acknowledge(
+                    self.functions[step.name].role,
+                    f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/reports/*]",
+                    "A report is a new object per run under reports/ in the stack's own bucket: the key is "
+                    "not known before the run, so the grant is that prefix, for s3:PutObject only.",
+                )
 
         extras = self._extra_placeholders()
         self.machines: dict[str, RunbookStateMachine] = {}
