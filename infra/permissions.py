@@ -1,4 +1,7 @@
-"""IAM statements for the logical AWS needs of the catalog (``Step.aws``), scoped to the configured resources."""
+"""IAM statements for the logical AWS needs of the catalog (``Step.aws``), scoped to the configured resources.
+
+Where a need cannot name its resources exactly, the grant carries the cdk-nag finding it causes and why.
+"""
 
 from __future__ import annotations
 
@@ -25,80 +28,92 @@ class Grantables:
     reports_bucket: s3.IBucket | None = None
 
 
-# The reason for each statement that needs a * resource: the API has no resource-level permission.
-STAR_RESOURCE_REASONS: dict[str, str] = {
-    "elb:read": "elasticloadbalancing:DescribeTargetHealth does not support resource-level permissions",
-    "cloudwatch:read": "cloudwatch:GetMetricData does not support resource-level permissions, and the health "
-    "check's DescribeAlarms reads every alarm of the account",
-}
+@dataclass
+class Grant:
+    """A step's statements, why any of them needs * (``star_reasons``), and other wildcard findings."""
+
+    statements: list[iam.PolicyStatement] = field(default_factory=list)
+    star_reasons: list[str] = field(default_factory=list)
+    wildcards: dict[str, str] = field(default_factory=dict)  # cdk-nag finding id -> reason
 
 
-def statements_for(step: Step, grantables: Grantables) -> list[iam.PolicyStatement]:
-    statements: list[iam.PolicyStatement] = []
+def grant_for(step: Step, grantables: Grantables) -> Grant:
+    grant = Grant()
     for need in step.aws:
-        statements += _need(need, grantables)
-    return statements
+        _need(need, grantables, grant)
+    return grant
 
 
-def star_reasons(step: Step) -> list[str]:
-    return [STAR_RESOURCE_REASONS[need] for need in step.aws if need in STAR_RESOURCE_REASONS]
-
-
-def _arn(stack: cdk.Stack, service: str, resource: str, name: str, sep: cdk.ArnFormat) -> str:
-    return stack.format_arn(service=service, resource=resource, resource_name=name, arn_format=sep)
-
-
-def _need(need: AwsNeed, g: Grantables) -> list[iam.PolicyStatement]:
+def _need(need: AwsNeed, g: Grantables, grant: Grant) -> None:
     settings, stack = g.settings, g.stack
+    add = grant.statements.append
     if need == "elb:read":
-        return [iam.PolicyStatement(actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"])]
-    if need == "eks:describe":
+        add(iam.PolicyStatement(actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"]))
+        grant.star_reasons.append(
+            "elasticloadbalancing:DescribeTargetHealth does not support resource-level permissions"
+        )
+    elif need == "eks:describe":
         clusters = sorted({service.cluster for service in settings.services.values()})
-        slash = cdk.ArnFormat.SLASH_RESOURCE_NAME
-        return [
-            iam.PolicyStatement(
-                actions=["eks:DescribeCluster"],
-                resources=[_arn(stack, "eks", "cluster", name, slash) for name in clusters],
+        arns = [
+            stack.format_arn(
+                service="eks",
+                resource="cluster",
+                resource_name=name,
+                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
             )
+            for name in clusters
         ]
-    if need == "sns:publish":
+        add(iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=arns))
+    elif need == "sns:publish":
         if not g.topics or g.topic_key is None:
             raise ValueError("sns:publish needs the escalation topics, built before the steps")
-        return [
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[t.topic_arn for t in g.topics.values()]),
-            # The topics are encrypted: publishing needs a data key from the topic key.
+        add(iam.PolicyStatement(actions=["sns:Publish"], resources=[t.topic_arn for t in g.topics.values()]))
+        # The topics are encrypted: publishing needs a data key from the topic key.
+        add(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[g.topic_key.key_arn]
-            ),
-        ]
-    if need == "secrets:read":
+            )
+        )
+    elif need == "secrets:read":
         secrets = sorted({db.secret_arn for db in settings.databases.values() if db.secret_arn})
-        if not secrets:
-            return []
-        return [iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=secrets)]
-    if need == "rds:read":
+        if secrets:
+            add(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=secrets))
+    elif need == "rds:read":
         ids = sorted({db.rds_instance_id for db in settings.databases.values() if db.rds_instance_id})
-        if not ids:
-            return []
-        colon = cdk.ArnFormat.COLON_RESOURCE_NAME
-        return [
-            iam.PolicyStatement(
-                actions=["rds:DescribeDBInstances", "rds:DescribeDBSnapshots"],
-                resources=[_arn(stack, "rds", "db", name, colon) for name in ids],
+        if ids:
+            colon = cdk.ArnFormat.COLON_RESOURCE_NAME
+            dbs = [
+                stack.format_arn(service="rds", resource="db", resource_name=i, arn_format=colon) for i in ids
+            ]
+            snapshots = stack.format_arn(
+                service="rds", resource="snapshot", resource_name="*", arn_format=colon
             )
-        ]
-    if need == "s3:write-reports":
-        if g.reports_bucket is None:
+            add(iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=dbs))
+            add(iam.PolicyStatement(actions=["rds:DescribeDBSnapshots"], resources=[*dbs, snapshots]))
+            finding = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:*]"
+            grant.wildcards[finding] = (
+                "rds:DescribeDBSnapshots is authorized on the snapshots it returns, whose names RDS makes each "
+                "day (rds:<instance>-<date>); the call itself is filtered to the configured instance. Read-only."
+            )
+    elif need == "s3:write-reports":
+        bucket = g.reports_bucket
+        if bucket is None:
             raise ValueError("s3:write-reports needs the reports bucket, built before the steps")
-        return [
-            iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[g.reports_bucket.arn_for_objects("reports/*")]
-            )
-        ]
-    if need == "cloudwatch:read":
-        return [
+        add(iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects("*")]))
+        bucket_id = stack.get_logical_id(bucket.node.default_child)
+        grant.wildcards[f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]"] = (
+            "Each run writes a new report object (<runbook>/<time>.md) into the stack's own reports bucket: "
+            "the key is not known before the run. s3:PutObject only, on that bucket only."
+        )
+    elif need == "cloudwatch:read":
+        add(
             iam.PolicyStatement(
                 actions=["cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"], resources=["*"]
             )
-        ]
-    raise ValueError(f"unknown AWS need {need!r}: add its statements to infra/permissions.py")
+        )
+        grant.star_reasons.append(
+            "cloudwatch:GetMetricData does not support resource-level permissions, and the health check's "
+            "DescribeAlarms reads every alarm of the account"
+        )
+    else:
+        raise ValueError(f"unknown AWS need {need!r}: add its statements to infra/permissions.py")

@@ -25,7 +25,7 @@ from infra.escalation import EscalationTopics
 from infra.kubernetes_access import EksAccess
 from infra.nag import acknowledge
 from infra.names import output_key, pascal, state_machine_name
-from infra.permissions import Grantables, star_reasons, statements_for
+from infra.permissions import Grantables, grant_for
 from infra.runbook_machine import ExtraPlaceholder, RunbookStateMachine
 from infra.sla_alarms import SLA_ROUTES, ServiceSlaAlarms, alb_dimensions
 from infra.step_lambda import StepLambda
@@ -87,27 +87,22 @@ class RunbookAutopilotStack(cdk.Stack):
             if grantables.reports_bucket is not None and "s3:write-reports" in step.aws:
                 environment["REPORTS_BUCKET"] = grantables.reports_bucket.bucket_name
             placed = vpc is not None and _needs_vpc(step, deploy)
+            grant = grant_for(step, grantables)
             self.functions[step.name] = StepLambda(
                 self,
                 f"{step.name}Step",
                 step=step,
                 code=code,
-                statements=statements_for(step, grantables),
-                star_reasons=star_reasons(step),
+                statements=grant.statements,
+                star_reasons=grant.star_reasons,
                 environment=environment,
                 vpc=vpc if placed else None,
                 subnets=vpc.private_subnets if placed and vpc else (),
                 security_groups=security_groups if placed else (),
                 log_retention=retention,
             )
-            if grantables.reports_bucket is not None and "s3:write-reports" in step.aws:
-                bucket_id = self.get_logical_id(grantables.reports_bucket.node.default_child)
-                acknowledge(
-                    self.functions[step.name].role,
-                    f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/reports/*]",
-                    "A report is a new object per run under reports/ in the stack's own bucket: the key is "
-                    "not known before the run, so the grant is that prefix, for s3:PutObject only.",
-                )
+            for finding, reason in grant.wildcards.items():
+                acknowledge(self.functions[step.name].role, finding, reason)
 
         extras = self._extra_placeholders()
         self.machines: dict[str, RunbookStateMachine] = {}

@@ -13,7 +13,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
-SCHEDULE_SOURCE = "runbook-autopilot.schedule"
 
 
 def alarm_pattern(alarm_names: Sequence[str]) -> dict[str, object]:
@@ -25,13 +24,17 @@ def alarm_pattern(alarm_names: Sequence[str]) -> dict[str, object]:
     }
 
 
-def schedule_input(schedule: str, runbook: str) -> dict[str, str]:
-    """What a scheduled run starts with; the scheduler fills in the time the run was due."""
+def schedule_input(schedule: str, runbook: str) -> dict[str, object]:
+    """What a scheduled run starts with: the shape of EventBridge's "Scheduled Event", which the first steps
+    accept, filled by the scheduler with the time the run was due, the schedule's ARN and the attempt's id."""
     return {
-        "source": SCHEDULE_SOURCE,
-        "schedule": schedule,
-        "runbook": runbook,
-        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "version": "0",
+        "id": "<aws.scheduler.execution-id>",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": "<aws.scheduler.scheduled-time>",
+        "resources": ["<aws.scheduler.schedule-arn>"],
+        "detail": {"schedule": schedule, "runbook": runbook},
     }
 
 

@@ -34,7 +34,8 @@ ACKNOWLEDGED_RULES = {
     "AwsSolutions::AwsSolutions-S1",  # reports bucket, when a step writes reports
 }
 ACKNOWLEDGED_PATTERNS = (
-    r"AwsSolutions::AwsSolutions-IAM5\[Resource::<Reports[0-9A-F]{8}\.Arn>/reports/\*\]",
+    r"AwsSolutions::AwsSolutions-IAM5\[Resource::<Reports[0-9A-F]{8}\.Arn>/\*\]",
+    r"AwsSolutions::AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:\*\]",
 )
 
 

@@ -8,7 +8,7 @@ from aws_cdk.assertions import Match, Template
 
 from functions.core.config import load_settings_file
 from infra.names import state_machine_name
-from infra.triggers import SCHEDULE_SOURCE, alarm_pattern
+from infra.triggers import alarm_pattern, schedule_input
 from tests.infra.synth import ROOT, STACK, Synth
 
 SETTINGS = load_settings_file(ROOT / "config" / "autopilot.example.yaml")
@@ -34,12 +34,26 @@ def test_daily_health_check_runs_0900_utc_with_the_documented_input(fixture_synt
     ]
     assert daily["ScheduleExpressionTimezone"] == "Etc/UTC"
     assert daily["Target"]["Arn"] == {"Ref": fixture_synth.info["machines"]["fixture-daily-health-check"]}
-    assert json.loads(daily["Target"]["Input"]) == {
-        "source": SCHEDULE_SOURCE,
-        "schedule": "daily_health_check",
-        "runbook": "fixture-daily-health-check",
-        "scheduled_time": "<aws.scheduler.scheduled-time>",
-    }
+    started_with = json.loads(daily["Target"]["Input"])
+    assert started_with == schedule_input("daily_health_check", "fixture-daily-health-check")
+    assert started_with["detail-type"] == "Scheduled Event"
+    assert started_with["time"] == "<aws.scheduler.scheduled-time>"
+
+
+def test_the_maintenance_start_step_accepts_what_the_schedule_sends() -> None:
+    from datetime import UTC, datetime
+
+    from functions.logic.db_maintenance import normalize_start
+
+    due = "2026-12-06T02:00:00Z"
+    event = json.loads(
+        json.dumps(schedule_input("db_maintenance", "db-maintenance")).replace(
+            "<aws.scheduler.scheduled-time>", due
+        )
+    )
+    state = normalize_start(event, SETTINGS, datetime(2026, 12, 6, 2, 0, 5, tzinfo=UTC))
+    assert state["envelope"]["trigger"]["kind"] == "schedule"
+    assert state["window"]["started_at"].startswith("2026-12-06T02:00:00")
 
 
 def test_the_real_app_schedules_only_runbooks_it_deploys(app_synth: Synth) -> None:
