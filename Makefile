@@ -41,21 +41,21 @@ install: system-deps $(PY_STAMP) $(NPM_STAMP)  ## set up everything (idempotent)
 system-deps:
 	@missing=""; \
 	[ -x $(PG_BIN)/pg_ctl ] || missing="$$missing postgresql postgresql-contrib"; \
-	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -x $(PY) ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "==> installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi; \
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' \
-	  || { echo "Python 3.11+ is required, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }; \
 	command -v kubectl >/dev/null \
 	  || echo "note: kubectl is not on the PATH; the kubectl differential tests will skip"
 
 $(PY_STAMP):
-	@echo "==> Python environment in $(VENV) ($$($(PYTHON) --version))"
-	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@echo "==> Python environment in $(VENV)"
+	[ -x $(PY) ] || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Python 3.11+ is required; $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --progress-bar off --upgrade pip
 	$(PY) -m pip install -q --progress-bar off -r requirements-dev.txt -e .
 	rm -f $(VENV)/.stamp-*
