@@ -9,7 +9,7 @@ from functions.adapters import reports, sns
 from functions.core.observability import step_handler
 from functions.core.results import Status, StepResult
 from functions.handlers.db_common import db_step
-from functions.logic.db_maintenance import outcome_of, render_report, report_key
+from functions.logic.db_maintenance import error_of, outcome_of, render_report, report_key
 
 REPORT_TOPIC_LEVEL = "L1"  # the on-call reads maintenance reports; a failure pages no one beyond them
 
@@ -28,6 +28,7 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
         summary=f"{subject} (report: {location})",
         details={
             "outcome": outcome,
+            "error": error_of(event),
             "location": location,
             "subject": published["subject"],
             "message_id": published["message_id"],

@@ -90,7 +90,7 @@ def normalize_start(event: dict[str, Any], settings: Settings, now: datetime) ->
             start = parse_iso(str(event.get("time")))
         except ValueError:
             raise InvalidInput(f"scheduled event has no valid time: {event.get('time')!r}") from None
-        dry_run = False
+        dry_run = _replay_dry_run(event)
     else:
         allowed = {"dry_run", "requested_by", "reason"}
         unknown = set(event) - allowed
@@ -118,6 +118,18 @@ def normalize_start(event: dict[str, Any], settings: Settings, now: datetime) ->
         "database": database_key(settings),
         "results": {},
     }
+
+
+def _replay_dry_run(event: dict[str, Any]) -> bool:
+    """A schedule event cannot carry options; a person replaying one (CLI ``--dry-run``) adds
+    ``"autopilot": {"dry_run": true}``, the same convention as for alarm events."""
+    extra = event.get("autopilot", {})
+    if not isinstance(extra, dict) or not set(extra) <= {"dry_run"}:
+        raise InvalidInput("'autopilot' may only hold {'dry_run': true|false}")
+    dry_run = extra.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput("'autopilot.dry_run' must be true or false")
+    return dry_run
 
 
 def database_key(settings: Settings) -> str:
@@ -777,10 +789,11 @@ STEP_TITLES: dict[str, str] = {
 
 
 def outcome_of(state: dict[str, Any]) -> str:
-    """COMPLETED, COMPLETED_WITH_FINDINGS, ABORTED (a pre-check said no) or FAILED (a step raised)."""
-    if state.get("failure"):
-        return "FAILED"
+    """COMPLETED, COMPLETED_WITH_FINDINGS, ABORTED (a pre-check said no) or FAILED (a step raised, or the
+    post-checks found the database or an application unhealthy)."""
     results = state.get("results") or {}
+    if state.get("failure") or (results.get("post_checks") or {}).get("status") == Status.FAILED:
+        return "FAILED"
     pre = [results.get(key) or {} for key in ("backup", "database")]
     if any(r.get("status") == Status.FAILED for r in pre):
         return "ABORTED"
@@ -789,6 +802,17 @@ def outcome_of(state: dict[str, Any]) -> str:
     ):
         return "COMPLETED_WITH_FINDINGS"
     return "COMPLETED"
+
+
+def error_of(state: dict[str, Any]) -> str | None:
+    """The error name a run that did not complete ends with: the raising step's error (``DatabaseUnavailable``
+    ...), ``PreCheckFailed`` or ``PostCheckFailed``; None when it completed."""
+    outcome = outcome_of(state)
+    if outcome == "ABORTED":
+        return "PreCheckFailed"
+    if outcome == "FAILED":
+        return str((state.get("failure") or {}).get("Error") or "PostCheckFailed")
+    return None
 
 
 def findings_of(state: dict[str, Any]) -> list[str]:

@@ -86,3 +86,4 @@ UPDATE transactions SET kind = 'settled' WHERE transaction_id % 4 = 0;
 ANALYZE customers, products;
 SELECT count(*) FROM sales WHERE customer_id = 42;
 SELECT count(*) FROM transactions WHERE sale_id = 4242;
+SELECT count(*) FROM sales WHERE sale_date = date '2026-03-01';
