@@ -307,3 +307,55 @@ def test_an_unreachable_api_server_is_a_transient_error(kube_sim, kube_ops):
     kube_sim.stop()
     with pytest.raises(TransientError):
         kube_ops.rollout_status(NS, NAME)
+
+
+@pytest.mark.parametrize("code", [429, 500, 503])
+def test_throttling_and_server_faults_are_transient_errors(kube_sim, kube_ops, code):
+    kube_sim.load(service_world())
+    kube_sim.inject_failure(code, verb="GET", path_contains="/deployments/")
+    with pytest.raises(TransientError, match=f"Kubernetes API {code}"):
+        kube_ops.rollout_status(NS, NAME)
+    assert kube_ops.rollout_status(NS, NAME).state == "DONE"  # the next call goes through
+
+
+def test_a_conflicting_rollback_is_re_read_and_retried(kube_sim, kube_ops):
+    # Given the first rollback PATCH meets a conflict
+    kube_sim.load(service_world(images=BAD))
+    kube_sim.inject_failure(409, verb="PATCH")
+    # When
+    change = kube_ops.undo(NS, NAME, dry_run=False)
+    # Then it was sent again and went through once
+    assert [m["code"] for m in kube_sim.mutations] == [409, 200]
+    assert change.after["revision"] == 1
+
+
+def test_a_rollback_whose_deployment_changed_underneath_is_recomputed(kube_sim, kube_ops):
+    # Given someone scales the Deployment between our read and our patch (the resourceVersion test fails)
+    kube_sim.load(service_world(images=BAD))
+    real_deployment = kube_ops._deployment
+    calls = []
+
+    def racing_read(namespace, name):
+        deployment = real_deployment(namespace, name)
+        if not calls:
+            kube_ops.scale(NS, NAME, 4, dry_run=False)
+        calls.append(deployment["metadata"]["resourceVersion"])
+        return deployment
+
+    kube_ops._deployment = racing_read
+    # When
+    change = kube_ops.undo(NS, NAME, dry_run=False)
+    # Then the stale patch was refused, the state re-read, and the rollback applied to the new state
+    assert [m["code"] for m in kube_sim.mutations] == [200, 422, 200]
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert change.changed is True
+    assert kube_ops.get_deployment(NS, NAME)["spec"]["replicas"] == 4
+
+
+def test_a_forbidden_request_is_not_retried_but_named(kube_sim, kube_ops):
+    from functions.adapters.kubernetes import KubeApiError
+
+    kube_sim.load(service_world())
+    kube_sim.inject_failure(403, verb="PATCH")
+    with pytest.raises(KubeApiError, match="403"):
+        kube_ops.scale(NS, NAME, 4, dry_run=False)

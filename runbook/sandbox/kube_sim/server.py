@@ -198,6 +198,7 @@ class KubeSimulator:
         self.mutations: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  # (verb, path) of every API request, for tests
         self.url = ""
+        self._failures: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -241,7 +242,31 @@ class KubeSimulator:
         with self.cluster.lock:
             load_world(self.cluster, world, self.clock())
             self.mutations.clear()
+            self._failures.clear()
             self.requests.clear()
+
+    def inject_failure(
+        self, code: int, *, times: int = 1, verb: str | None = None, path_contains: str = ""
+    ) -> None:
+        """Answer the next ``times`` matching API requests with ``code`` (a Status), changing nothing.
+
+        For error paths: 429 throttling, 500/503 faults, 409 conflicts. Matching requests still count in
+        ``requests`` and, if mutating, in ``mutations`` (with the injected code).
+        """
+        with self.cluster.lock:
+            self._failures.append({"code": code, "times": times, "verb": verb, "path": path_contains})
+
+    def _injected(self, verb: str, path: str) -> ApiError | None:
+        for failure in self._failures:
+            if failure["times"] > 0 and failure["verb"] in (None, verb) and failure["path"] in path:
+                failure["times"] -= 1
+                reason = {409: "Conflict", 429: "TooManyRequests", 503: "ServiceUnavailable"}.get(
+                    failure["code"], "InternalError"
+                )
+                return ApiError(
+                    failure["code"], reason, f"injected failure {failure['code']} for {verb} {path}"
+                )
+        return None
 
     # ----- views for the rest of the sandbox ---------------------------------------------------
     def _synced(self) -> float:
@@ -323,6 +348,9 @@ class KubeSimulator:
                     entry["dry_run"] = True
                 self.mutations.append(entry)
             try:
+                injected = self._injected(verb, path)
+                if injected is not None:
+                    raise injected
                 code, payload = self._route(verb, path, query, headers, decoded, now=now)
             except ApiError as error:
                 code, payload = error.code, _status(error)
