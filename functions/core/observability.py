@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.core.results import StepResult
@@ -22,6 +23,8 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 def _count(step: str, status: str) -> None:
     # single_metric flushes its own EMF record: no state shared between invocations (or sandbox threads)
+    if is_metrics_disabled():
+        return
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RunbookAutopilot")
     with single_metric(name="StepResult", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
         metric.add_dimension(name="step", value=step)

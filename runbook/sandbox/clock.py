@@ -28,6 +28,12 @@ class ScaledClock:
                 return self._sim0
             return self._sim0 + (time.monotonic() - self._real0) * self.scale
 
+    def reset(self, start: float | None = None) -> None:
+        """Stand still at ``start`` (default: now) until ``resume()``."""
+        with self._lock:
+            self._sim0 = time.time() if start is None else start
+            self._real0 = None
+
     def pause(self) -> None:
         with self._lock:
             if self._real0 is not None:

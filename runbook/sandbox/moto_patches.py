@@ -5,7 +5,10 @@
    name), so the ASL's Retry and Catch see the real error names.
 2. ``WaitFunction._wait_interval`` and the retrier's ``time.sleep``: Wait states and retry intervals run on
    the sandbox's scaled clock.
-3. ``ELBv2Backend.describe_target_health``: moto calls every target healthy; for target groups bound to a
+3. ``ExecutionWorker._get_evaluation_entrypoint``: moto parses the ASL with ANTLR at every execution
+   (about 1.4 s for the P1 file); the parsed program holds no execution state (that lives in the
+   ``Environment``), so the sandbox parses each definition once.
+4. ``ELBv2Backend.describe_target_health``: moto calls every target healthy; for target groups bound to a
    simulated Deployment the targets are its pod IPs (registered and deregistered as pods come and go, as the
    AWS Load Balancer Controller does) and their health is the pods' readiness.
 
@@ -35,6 +38,8 @@ PATCH_POINTS = {
     ],
     "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl:time": None,
     "moto.elbv2.models:ELBv2Backend.describe_target_health": ["self", "target_group_arn", "targets"],
+    "moto.stepfunctions.parser.backend.execution_worker:ExecutionWorker._get_evaluation_entrypoint": ["self"],
+    "moto.stepfunctions.parser.asl.parse.asl_parser:AmazonStateLanguageParser.parse": ["definition"],
     "moto.elbv2.models:FakeHealthStatus": None,
 }
 
@@ -154,19 +159,31 @@ def patched(
     sleep_scale: Callable[[float], float],
     targets: TargetSource,
 ) -> Iterator[None]:
-    """Apply the three patches for the duration of the block."""
+    """Apply the patches for the duration of the block."""
     check_patch_points()
     from moto.awslambda.models import LambdaFunction
     from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     originals = (
         LambdaFunction._invoke_lambda,
         WaitFunction._wait_interval,
         retrier_decl.time,
         ELBv2Backend.describe_target_health,
+        ExecutionWorker._get_evaluation_entrypoint,
     )
+    programs: dict[str, Any] = {}
+    programs_lock = threading.Lock()
+
+    def evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with programs_lock:
+            if definition not in programs:
+                programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return programs[definition]
 
     def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         return lambdas.invoke(self, event)
@@ -219,6 +236,7 @@ def patched(
     WaitFunction._wait_interval = wait_interval
     retrier_decl.time = ScaledTime()
     ELBv2Backend.describe_target_health = describe_target_health
+    ExecutionWorker._get_evaluation_entrypoint = evaluation_entrypoint
     logging.getLogger("moto.stepfunctions").setLevel(logging.ERROR)
     try:
         yield
@@ -228,4 +246,5 @@ def patched(
             WaitFunction._wait_interval,
             retrier_decl.time,
             ELBv2Backend.describe_target_health,
+            ExecutionWorker._get_evaluation_entrypoint,
         ) = originals

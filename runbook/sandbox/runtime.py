@@ -92,7 +92,7 @@ class Sandbox:
     def _start(self) -> None:
         from moto import mock_aws
 
-        from runbook.sandbox.kube_sim import KubeSimulator, point_cluster_at
+        from runbook.sandbox.kube_sim import KubeSimulator
 
         self._env_before = {k: os.environ.get(k) for k in self._env_keys()}
         self._stack.append(self._restore_env)
@@ -123,32 +123,79 @@ class Sandbox:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         mock.start()
         self._stack.append(mock.stop)
-        reset_clients()
-        self._stack.append(reset_clients)
+        self._forget_cached_clients()
+        self._stack.append(self._forget_cached_clients)
 
         self.kube = KubeSimulator(clock=self.clock.now)
         self.kube_url = self.kube.start()
         self._stack.append(self.kube.stop)
-        self.kube.load(self.scenario.world)
-
-        values = {"sim": self.kube_url}
-        values |= self._start_database()
-        values |= self._create_aws_world(point_cluster_at)
-        settings_data = self.scenario.render_config(values)
-        settings = parse_settings(settings_data)
-        config_file = self.workdir / "autopilot_config.json"
-        config_file.write_text(json.dumps(settings.model_dump(mode="json"), indent=2))
-        os.environ[CONFIG_ENV] = str(config_file)
-        get_settings.cache_clear()
         self._stack.append(get_settings.cache_clear)
-        self.settings = settings
-        self._bind_target_groups()
+        self._clusters: set[str] = set()
+        self._target_groups: dict[str, str] = {}
+        self._vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self._shared_values = self._create_topics_and_secret()
 
         self.lambdas = InProcessLambda(self._handler_for)
         patch = patched(lambdas=self.lambdas, sleep_scale=self.clock.real_seconds, targets=self._targets_for)
         patch.__enter__()
         self._stack.append(lambda: patch.__exit__(None, None, None))
         self._create_functions_and_machines()
+        self.load(self.scenario)
+
+    def load(self, scenario: Scenario) -> None:
+        """Put a scenario's world in place: the cluster, the database, the configuration; a clean record.
+
+        Functions, state machines and topics stay, so one sandbox can run many scenarios in turn.
+        """
+        from runbook.sandbox.kube_sim import point_cluster_at
+
+        self.scenario = scenario
+        self.clock.reset(scenario.clock_start())
+        self.kube.load(scenario.world)
+        self.kube.mutations.clear()
+        values = {"sim": self.kube_url, **self._shared_values}
+        values |= self._start_database()
+        for cluster in scenario.clusters:
+            if cluster not in self._clusters:
+                client("eks").create_cluster(
+                    name=cluster,
+                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
+                    resourcesVpcConfig={"subnetIds": []},
+                )
+                point_cluster_at(cluster, self.kube_url)
+                self._clusters.add(cluster)
+        for name in scenario.target_groups:
+            if name not in self._target_groups:
+                self._target_groups[name] = client("elbv2").create_target_group(
+                    Name=f"{name}-tg"[:32],
+                    Protocol="HTTP",
+                    Port=8080,
+                    VpcId=self._vpc,
+                    TargetType="ip",
+                    HealthCheckPath="/health",
+                )["TargetGroups"][0]["TargetGroupArn"]
+            values[f"target_group:{name}"] = self._target_groups[name]
+        settings = parse_settings(scenario.render_config(values))
+        assert self.workdir is not None
+        config_file = self.workdir / "autopilot_config.json"
+        config_file.write_text(json.dumps(settings.model_dump(mode="json"), indent=2))
+        os.environ[CONFIG_ENV] = str(config_file)
+        get_settings.cache_clear()
+        self._forget_cached_clients()
+        self.settings = settings
+        self._bind_target_groups()
+        self.drain_messages()
+        self.messages.clear()
+        self.lambdas.invocations.clear()
+
+    @staticmethod
+    def _forget_cached_clients() -> None:
+        """Clients cached per process (AWS, Kubernetes per cluster, secrets) point at the previous world."""
+        from functions.adapters import kubernetes, postgres
+
+        reset_clients()
+        kubernetes.reset()
+        postgres.forget_secrets()
 
     def _env_keys(self) -> list[str]:
         return [
@@ -187,26 +234,9 @@ class Sandbox:
         seed(server, dbname, rows=self.scenario.seed_rows)
         return {"pg_host": server.host, "pg_port": str(server.port), "pg_user": server.user}
 
-    def _create_aws_world(self, point_cluster_at: Callable[[str, str], None]) -> dict[str, str]:
+    def _create_topics_and_secret(self) -> dict[str, str]:
         values: dict[str, str] = {}
-        for cluster in self.scenario.clusters:
-            client("eks").create_cluster(
-                name=cluster,
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
-                resourcesVpcConfig={"subnetIds": []},
-            )
-            point_cluster_at(cluster, self.kube_url)
-        vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        for name in self.scenario.target_groups:
-            arn = client("elbv2").create_target_group(
-                Name=f"{name}-tg"[:32],
-                Protocol="HTTP",
-                Port=8080,
-                VpcId=vpc,
-                TargetType="ip",
-                HealthCheckPath="/health",
-            )["TargetGroups"][0]["TargetGroupArn"]
-            values[f"target_group:{name}"] = arn
+        self._queues: dict[str, str] = {}
         for level in LEVELS:
             topic = client("sns").create_topic(Name=f"runbook-autopilot-{level.lower()}")["TopicArn"]
             queue = client("sqs").create_queue(QueueName=f"sandbox-{level.lower()}")["QueueUrl"]
@@ -216,18 +246,14 @@ class Sandbox:
             client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
             os.environ[f"TOPIC_ARN_{level.upper()}"] = topic
             values[f"topic:{level}"] = topic
-        self._queues = {
-            level: client("sqs").get_queue_url(QueueName=f"sandbox-{level.lower()}")["QueueUrl"]
-            for level in LEVELS
-        }
+            self._queues[level] = queue
         self.messages: list[Message] = []
-        secret = client("secretsmanager").create_secret(
+        values["secret:db"] = client("secretsmanager").create_secret(
             Name="sandbox/sales-db",
             SecretString=json.dumps(
                 {"username": "postgres", "password": "sandbox-not-secret", "engine": "postgres"}
             ),
         )["ARN"]
-        values["secret:db"] = secret
         return values
 
     def _bind_target_groups(self) -> None:

@@ -24,12 +24,22 @@ def event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 
 
-def run(scenario: str, payload: dict | None = None) -> tuple[Run, list[dict]]:
-    world = load_scenario(scenario)
-    with Sandbox(world, scale=SCALE) as sandbox:
+@pytest.fixture(scope="module")
+def sandbox():
+    """One sandbox for the module; each test loads its scenario's world into it (a clean record each time)."""
+    with Sandbox(load_scenario("healthy"), scale=SCALE) as box:
+        yield box
+
+
+@pytest.fixture
+def run(sandbox):
+    def run_scenario(scenario: str, payload: dict | None = None) -> tuple[Run, list[dict]]:
+        sandbox.load(load_scenario(scenario))
         result = sandbox.run("p1-service-down", payload or event("alarm-sales-service-5xx.json"))
         writes = [{"verb": m["verb"], "path": m["path"]} for m in sandbox.kube.mutations]
-    return result, writes
+        return result, writes
+
+    return run_scenario
 
 
 def statuses(result: Run) -> list[tuple[str, str]]:
@@ -42,7 +52,7 @@ def statuses(result: Run) -> list[tuple[str, str]]:
     return out
 
 
-def test_bad_deploy_is_rolled_back_and_resolved():
+def test_bad_deploy_is_rolled_back_and_resolved(run):
     result, writes = run("bad-deploy")
 
     assert result.status == "SUCCEEDED"
@@ -69,7 +79,7 @@ def test_bad_deploy_is_rolled_back_and_resolved():
     assert "Status: RESOLVED" in resolved and "Start Time: 2026-12-03T09:41:07Z" in resolved
 
 
-def test_stuck_pods_are_restarted():
+def test_stuck_pods_are_restarted(run):
     result, writes = run("stuck-pods")
 
     assert result.output["outcome"] == "RESOLVED"
@@ -79,7 +89,7 @@ def test_stuck_pods_are_restarted():
     assert result.output["change"]["details"]["action"] == "restart"
 
 
-def test_capacity_shortage_is_scaled_up_within_the_maximum():
+def test_capacity_shortage_is_scaled_up_within_the_maximum(run):
     result, writes = run("capacity")
 
     assert result.output["outcome"] == "RESOLVED"
@@ -90,7 +100,7 @@ def test_capacity_shortage_is_scaled_up_within_the_maximum():
     assert 3 < change["after"]["replicas"] <= 10
 
 
-def test_database_down_changes_nothing_and_escalates():
+def test_database_down_changes_nothing_and_escalates(run):
     result, writes = run("database-down")
 
     assert result.output["outcome"] == "ESCALATED"
@@ -101,7 +111,7 @@ def test_database_down_changes_nothing_and_escalates():
     assert "Options tried: none" in page.body
 
 
-def test_unfixable_tries_each_option_once_then_escalates():
+def test_unfixable_tries_each_option_once_then_escalates(run):
     result, writes = run("unfixable")
 
     assert result.output["outcome"] == "ESCALATED"
@@ -113,7 +123,7 @@ def test_unfixable_tries_each_option_once_then_escalates():
     assert "Options tried: ROLLBACK, RESTART" in result.messages[-1].body
 
 
-def test_healthy_service_gets_a_report_and_no_change():
+def test_healthy_service_gets_a_report_and_no_change(run):
     result, writes = run("healthy")
 
     assert result.output["outcome"] == "NO_ACTION"
@@ -122,8 +132,10 @@ def test_healthy_service_gets_a_report_and_no_change():
     assert "Every check passes" in result.messages[-1].body
 
 
-def test_dry_run_investigates_for_real_and_changes_and_sends_nothing():
-    result, writes = run("bad-deploy", event("alarm-sales-service-5xx.json") | {"autopilot": {"dry_run": True}})
+def test_dry_run_investigates_for_real_and_changes_and_sends_nothing(run):
+    result, writes = run(
+        "bad-deploy", event("alarm-sales-service-5xx.json") | {"autopilot": {"dry_run": True}}
+    )
 
     assert result.output["outcome"] == "DRY_RUN"
     assert writes == []
@@ -139,7 +151,7 @@ def test_dry_run_investigates_for_real_and_changes_and_sends_nothing():
         ("alarm-sales-service-5xx-realarm.json", "re-notification"),
     ],
 )
-def test_alarm_states_that_need_no_action_end_quietly(name, why):
+def test_alarm_states_that_need_no_action_end_quietly(run, name, why):
     result, writes = run("healthy", event(name))
 
     assert result.status == "SUCCEEDED"
@@ -151,13 +163,16 @@ def test_alarm_states_that_need_no_action_end_quietly(name, why):
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
-        ({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {}}, "InvalidInput"),
+        (
+            {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {}},
+            "InvalidInput",
+        ),
         ({"service": "sales-service; kubectl delete ns production"}, "InvalidInput"),
         ({"service": "sales'); DROP TABLE sales;--"}, "InvalidInput"),
         ({"service": "billing-service"}, "UnknownService"),
     ],
 )
-def test_bad_input_ends_in_a_named_error_with_nothing_changed(payload, error):
+def test_bad_input_ends_in_a_named_error_with_nothing_changed(run, payload, error):
     result, writes = run("bad-deploy", payload)
 
     assert result.status == "FAILED"
@@ -165,7 +180,7 @@ def test_bad_input_ends_in_a_named_error_with_nothing_changed(payload, error):
     assert writes == [] and result.messages == []
 
 
-def test_composite_alarm_runs_the_runbook():
+def test_composite_alarm_runs_the_runbook(run):
     result, _ = run("healthy", event("alarm-sales-service-down-composite.json"))
 
     assert result.output["outcome"] == "NO_ACTION"
