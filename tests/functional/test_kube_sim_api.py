@@ -230,3 +230,26 @@ def test_pod_logs_of_a_crashing_pod(kube_sim):
     code, text = _request(kube_sim, f"/api/v1/namespaces/{NS}/pods/{pod}/log")
     assert code == 200
     assert "FATAL" in text
+
+
+def test_a_watch_streams_added_then_modified_events(world):
+    # Given a watch from the beginning, for one second
+    request = urllib.request.Request(
+        world.url + f"/api/v1/namespaces/{NS}/pods?watch=true&timeoutSeconds=1",
+        headers={"Authorization": f"Bearer {get_token('test-cluster').value}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        first = json.loads(response.readline())
+        # When the deployment is scaled while we watch
+        _request(
+            world,
+            DEPLOY + "/scale",
+            method="PATCH",
+            body={"spec": {"replicas": 4}},
+            content_type="application/merge-patch+json",
+        )
+        rest = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+    # Then the existing pods came as ADDED and the new pod appeared
+    assert (first["type"], first["object"]["kind"]) == ("ADDED", "Pod")
+    added = [e for e in [first, *rest] if e["type"] == "ADDED"]
+    assert len(added) == 4

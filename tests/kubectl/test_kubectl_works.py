@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from tests.fixtures.kube import IMAGE, service_world
 
@@ -65,3 +66,28 @@ def test_kubectl_top_pods_reads_the_metrics_api(kube_sim, kubectl):
     result = kubectl(kube_sim, "top", "pods", "--no-headers")
     assert result.returncode == 0, result.stderr
     assert [line.split()[1] for line in result.stdout.splitlines()] == ["167m"] * 3
+
+
+def test_kubectl_rollout_status_watches_the_rollout_to_its_end(kube_sim, kubectl, sim_clock):
+    # Given a rollback under way, and simulated time running 100x in the background
+    kube_sim.load(service_world(images=BAD))
+    assert kubectl(kube_sim, "rollout", "undo", f"deployment/{NAME}").returncode == 0
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.01):
+            sim_clock.advance(1)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        # When kubectl watches (its default) instead of looking once
+        result = kubectl(kube_sim, "rollout", "status", f"deployment/{NAME}", "--timeout=20s")
+    finally:
+        stop.set()
+        ticker.join()
+    # Then it saw the rollout progress and finish
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0, result.stderr
+    assert lines[-1] == f'deployment "{NAME}" successfully rolled out'
+    assert all(line.startswith(f'Waiting for deployment "{NAME}" rollout to finish') for line in lines[:-1])

@@ -8,7 +8,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -310,7 +310,8 @@ class KubeSimulator:
     # ----- request handling --------------------------------------------------------------------
     def handle(
         self, verb: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, bytes | Iterator[bytes]]:
+        """One API request: status code, content type, and the body (an iterator of chunks for a watch)."""
         parsed = urlparse(raw_path)
         path = unquote(parsed.path).rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -326,6 +327,18 @@ class KubeSimulator:
             problem = check_token(headers.get("authorization", ""), time.time())
             if problem:
                 return self._json(401, _status(ApiError(401, "Unauthorized", f"Unauthorized: {problem}")))
+        if verb == "GET" and query.get("watch") in ("true", "1"):
+            with self.cluster.lock:
+                self.requests.append((verb, path))
+                try:
+                    target = self._collection(path)
+                except ApiError as error:
+                    return self._json(error.code, _status(error))
+            return (
+                200,
+                "application/json",
+                self._watch(target, query, "as=Table" in headers.get("accept", "")),
+            )
         with self.cluster.lock:
             self.requests.append((verb, path))
             now = self._synced()
@@ -434,6 +447,61 @@ class KubeSimulator:
                 raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
             return self._replace(resource, obj, body, now, dry_run)
         raise ApiError(405, "MethodNotAllowed", f"{verb} is not supported")
+
+    # ----- watch -------------------------------------------------------------------------------
+    def _collection(self, path: str) -> tuple[str, str | None]:
+        """(resource, namespace) of a collection path a client may watch."""
+        parts = path.strip("/").split("/")
+        rest = parts[2:] if parts[:2] == ["api", "v1"] else parts[3:] if parts[0] == "apis" else []
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if len(rest) != 1 or rest[0] not in RESOURCES:
+            raise ApiError(405, "MethodNotAllowed", f"watch is supported on collections only, not {path}")
+        return rest[0], namespace
+
+    def _watch(self, target: tuple[str, str | None], query: dict[str, str], table: bool) -> Iterator[bytes]:
+        """Stream ADDED/MODIFIED/DELETED events by polling the simulated cluster (real seconds)."""
+        resource, namespace = target
+        labels = parse_label_selector(query.get("labelSelector", ""))
+        fields = parse_field_selector(query.get("fieldSelector", ""))
+        since = int(query.get("resourceVersion") or 0)
+        deadline = time.monotonic() + min(float(query.get("timeoutSeconds") or 60), 300)
+        seen: dict[str, tuple[str, dict[str, Any]]] = {}
+        first = True
+        while time.monotonic() < deadline and self._server is not None:
+            lines = []
+            with self.cluster.lock:
+                now = self._synced()
+                current = {
+                    o["metadata"]["name"] + "/" + o["metadata"].get("namespace", ""): o
+                    for o in self.cluster.items(resource, namespace)
+                    if labels(o["metadata"].get("labels") or {}) and fields(o)
+                }
+                events: list[tuple[str, dict[str, Any]]] = []
+                for key, obj in current.items():
+                    rv = obj["metadata"]["resourceVersion"]
+                    if key not in seen:
+                        if not first or since == 0 or int(rv) > since:
+                            events.append(("ADDED" if since == 0 or not first else "MODIFIED", obj))
+                    elif seen[key][0] != rv:
+                        events.append(("MODIFIED", obj))
+                for key in set(seen) - set(current):
+                    events.append(("DELETED", seen[key][1]))
+                seen = {
+                    key: (o["metadata"]["resourceVersion"], copy.deepcopy(o)) for key, o in current.items()
+                }
+                for kind, obj in events:
+                    shown = (
+                        tables.to_table(resource, [obj], now, obj["metadata"]["resourceVersion"])
+                        if table
+                        else obj
+                    )
+                    lines.append(json.dumps({"type": kind, "object": shown}).encode() + b"\n")
+            first = False
+            if lines:
+                yield b"".join(lines)
+            time.sleep(0.05)
 
     # ----- reads -------------------------------------------------------------------------------
     def _list(
@@ -858,6 +926,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        payload: bytes | Iterator[bytes]
         try:
             code, content_type, payload = self.sim.handle(self.command, self.path, headers, body)
         except Exception as error:  # a simulator bug must answer 500, not hang the client
@@ -867,10 +936,21 @@ class _Handler(BaseHTTPRequestHandler):
             ).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
         self.send_header("Audit-Id", "00000000-0000-0000-0000-000000000000")
+        if isinstance(payload, bytes):
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.wfile.write(payload)
+        try:
+            for chunk in payload:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped watching
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
