@@ -55,12 +55,14 @@ def long_queries_result(
     listed = []
     terminated: list[int] = []
     refused: list[int] = []
+    chosen = 0
     for row in rows:
         entry = plain_row(row)
         refusal = termination_refusal(row, m, seconds)
-        if terminate and refusal is None and len(terminated) >= MAX_TERMINATIONS:
+        if terminate and refusal is None and chosen >= MAX_TERMINATIONS:
             refusal = f"over the limit of {MAX_TERMINATIONS} terminations per run"
         if terminate and refusal is None:
+            chosen += 1
             if dry_run:
                 entry["would_terminate"] = True
             elif terminate_one(int(row["pid"]), row["query_start"]):
