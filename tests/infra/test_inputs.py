@@ -155,3 +155,23 @@ def test_the_example_configuration_is_valid_and_maps_the_sample_alarms() -> None
         == "sales-service"
     )
     assert "p1-service-down" in RUNBOOKS
+
+
+def test_the_documented_start_inputs_are_accepted_by_the_first_step() -> None:
+    """docs/deploy.md's `aws stepfunctions start-execution --input` and events/manual-sales-service.json."""
+    import json
+
+    from functions.logic.intake import normalize
+
+    settings = parse_settings(example())
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    (documented,) = re.findall(r"--input '(\{.*?\})'", docs)
+    for request in (
+        json.loads(documented),
+        json.loads((ROOT / "events" / "manual-sales-service.json").read_text()),
+    ):
+        envelope = normalize(
+            request, settings, runbook="p1-service-down", severity="P1", now_iso="2026-12-03T09:00:00Z"
+        )
+        assert envelope.action == "run"
+        assert envelope.target is not None and envelope.target.service == "sales-service"
