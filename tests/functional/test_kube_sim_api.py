@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from functions.adapters.eks_auth import get_token
-from tests.fixtures.kube import IMAGE, service_world
+from runbook.sandbox.kube_sim import KubeSimulator
+from tests.fixtures.kube import IMAGE, ManualClock, service_world
 
 NS, NAME = "production", "sales-service"
 DEPLOY = f"/apis/apps/v1/namespaces/{NS}/deployments/{NAME}"
@@ -190,18 +191,27 @@ def test_the_health_endpoint_needs_no_token_and_explains_a_503(kube_sim):
     assert (code, body["status"], body["reason"]) == (503, "unavailable", "no ready pods")
 
 
-def test_events_show_scaling_and_kubelet_back_offs(kube_sim):
-    kube_sim.load(service_world(images={f"{IMAGE}:v2.1.1": "crashloop"}))
-    _request(
-        kube_sim,
-        DEPLOY + "/scale",
-        method="PATCH",
-        body={"spec": {"replicas": 4}},
-        content_type="application/merge-patch+json",
-    )
-    events = _request(kube_sim, f"/api/v1/namespaces/{NS}/events")[1]["items"]
+def test_events_show_scaling_and_kubelet_back_offs():
+    # Given crash-looping pods in back-off, on a clock that only moves when told
+    clock = ManualClock()
+    with KubeSimulator(clock.now, require_token=False) as sim:
+        sim.load(service_world(images={f"{IMAGE}:v2.1.1": "crashloop"}))
+        clock.advance(250)  # well inside a 300 s back-off of the 20-minute-old pods
+        # When the deployment is scaled down
+        _request(
+            sim,
+            DEPLOY + "/scale",
+            method="PATCH",
+            body={"spec": {"replicas": 2}},
+            content_type="application/merge-patch+json",
+            token=None,
+        )
+        clock.advance(2)
+        events = _request(sim, f"/api/v1/namespaces/{NS}/events", token=None)[1]["items"]
+    # Then the controller's scaling event and the kubelet's back-off warnings are listed
     reasons = sorted({(e["involvedObject"]["kind"], e["reason"], e["type"]) for e in events})
     assert reasons == [("Deployment", "ScalingReplicaSet", "Normal"), ("Pod", "BackOff", "Warning")]
+    assert sum(1 for e in events if e["reason"] == "BackOff") == 2
 
 
 def test_discovery_is_served_and_openapi_is_not(world):
