@@ -13,6 +13,8 @@ from typing import Any, TextIO
 from functions import catalog
 
 MUTATING_STEPS = {"RestartDeployment", "ScaleDeployment", "RollbackDeployment"}
+# What starts a runbook that no alarm starts, when no --event is given: its schedule's event.
+SCHEDULE_EVENTS = {"db-maintenance": "events/schedule-db-maintenance.json"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,6 +54,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def _load_input(path: Path | None, default: str | None, dry_run: bool) -> dict[str, Any]:
     from runbook.sandbox.scenarios import REPO
 
+    if dry_run and path is None and default in SCHEDULE_EVENTS.values():
+        return {"dry_run": True}  # a person's start of a scheduled runbook
     source = path or (REPO / default if default else None)
     if source is None:
         raise SystemExit("runbook run: give --event FILE (the scenario names no default event)")
@@ -60,10 +64,14 @@ def _load_input(path: Path | None, default: str | None, dry_run: bool) -> dict[s
     except (OSError, json.JSONDecodeError) as error:
         raise SystemExit(f"runbook run: cannot read {source}: {error}") from None
     if dry_run and isinstance(payload, dict):
-        if "service" in payload:
+        if "service" in payload or "dry_run" in payload:
             payload["dry_run"] = True
-        else:
+        elif payload.get("source") == "aws.cloudwatch":
             payload["autopilot"] = {"dry_run": True}
+        else:
+            raise SystemExit(
+                "runbook run: --dry-run needs a request or an alarm event, not a scheduled event"
+            )
     return payload if isinstance(payload, dict) else {"input": payload}
 
 
@@ -137,7 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         print(f"runbook run: {error}", file=sys.stderr)
         return 2
-    payload = _load_input(args.event, scenario.event, args.dry_run)
+    default_event = SCHEDULE_EVENTS.get(args.runbook, scenario.event)
+    payload = _load_input(args.event, default_event, args.dry_run)
     out = sys.stdout
     print(
         f"Runbook {args.runbook} in the sandbox, scenario {scenario.name}"
