@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -45,6 +46,15 @@ class EscalationTopics(Construct):
                 display_name=f"Runbook escalation {level}",
                 master_key=self.key,
                 enforce_ssl=True,
+            )
+            # enforce_ssl replaces SNS's default policy, so CloudWatch alarm actions need their own grant.
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}},
+                )
             )
             for endpoint in escalation.contacts.get(level, []):  # type: ignore[call-overload]
                 topic.add_subscription(_subscription(endpoint))

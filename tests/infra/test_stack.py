@@ -283,6 +283,24 @@ def test_one_kms_encrypted_topic_per_level(template: Template, app_synth: Synth)
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
+def test_cloudwatch_alarms_may_publish_to_every_topic_and_only_over_tls(app_synth: Synth) -> None:
+    policies = list(app_synth.resources("AWS::SNS::TopicPolicy").values())
+    for level, topic in app_synth.info["topics"].items():
+        (policy,) = [p["Properties"] for p in policies if p["Properties"]["Topics"] == [{"Ref": topic}]]
+        statements = policy["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Allow"
+            and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+            and s["Action"] == "sns:Publish"
+            and "aws:SourceAccount" in s["Condition"]["StringEquals"]
+            for s in statements
+        ), level
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
 def test_subscriptions_come_from_the_configured_contacts(app_synth: Synth) -> None:
     subscriptions = app_synth.resources("AWS::SNS::Subscription").values()
     got = sorted(
