@@ -17,7 +17,7 @@ MUTATING_STEPS = {"RestartDeployment", "ScaleDeployment", "RollbackDeployment"}
 SCHEDULE_EVENTS = {"db-maintenance": "events/schedule-db-maintenance.json"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run a runbook in the sandbox and watch it live")
     run.add_argument("runbook", choices=sorted(catalog.RUNBOOKS), help="the runbook to run")
     run.add_argument(

@@ -52,4 +52,4 @@ def step_handler(func: Callable[[dict[str, Any]], StepResult]) -> Handler:
         return result.to_state()
 
     traced = tracer.capture_lambda_handler(wrapper, capture_response=False)
-    return logger.inject_lambda_context(traced, clear_state=True)  # type: ignore[no-any-return]
+    return logger.inject_lambda_context(traced, clear_state=True)

@@ -125,7 +125,7 @@ def _from_alarm(
         trigger=trigger,
         incident=Incident(
             id=_incident_id(severity, service, started_at), severity=severity, started_at=started_at
-        ),  # type: ignore[arg-type]
+        ),
         options=options,
     )
 
@@ -171,7 +171,7 @@ def _from_request(
         runbook=runbook,
         target=target,
         trigger=Trigger(kind="manual", source=requester),
-        incident=Incident(id=_incident_id(severity, service, now_iso), severity=severity, started_at=now_iso),  # type: ignore[arg-type]
+        incident=Incident(id=_incident_id(severity, service, now_iso), severity=severity, started_at=now_iso),
         options=Options(dry_run=dry_run or options.dry_run),
     )
 

@@ -138,7 +138,11 @@ class Sandbox:
         self.lambdas = InProcessLambda(self._handler_for)
         patch = patched(lambdas=self.lambdas, sleep_scale=self.clock.real_seconds, targets=self._targets_for)
         patch.__enter__()
-        self._stack.append(lambda: patch.__exit__(None, None, None))
+
+        def unpatch() -> None:
+            patch.__exit__(None, None, None)
+
+        self._stack.append(unpatch)
         self._create_functions_and_machines()
         self.load(self.scenario)
 
