@@ -124,3 +124,8 @@ def function_code(settings: Settings) -> lambda_.Code:
             local=PipLocalBundling(settings),
         ),
     )
+
+
+if __name__ == "__main__":
+    # `python -m infra.bundling`: fetch the Lambda wheels now (make install), so later synths run offline.
+    print(ensure_dependencies())
