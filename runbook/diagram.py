@@ -38,9 +38,10 @@ _COMPARISON_RE = re.compile(r"^(String|Numeric|Boolean|Timestamp)(" + "|".join(_
 
 
 def short_path(path: str) -> str:
-    """``$.decision.action`` → ``action``; ``$.checks[0].status`` → ``checks[0].status`` stays readable."""
+    """The last two steps of a JSONPath: ``$.results.backup.status`` → ``backup.status`` (the last one alone
+    is often ``status`` everywhere)."""
     parts = [part for part in path.removeprefix("$").split(".") if part]
-    return parts[-1] if parts else path
+    return ".".join(parts[-2:]) if parts else path
 
 
 def describe_condition(rule: dict[str, Any]) -> str:
@@ -48,7 +49,7 @@ def describe_condition(rule: dict[str, Any]) -> str:
     if "And" in rule:
         return " and ".join(_grouped(r) for r in rule["And"])
     if "Or" in rule:
-        return " or ".join(_grouped(r) for r in rule["Or"])
+        return any_of(rule["Or"])
     if "Not" in rule:
         return f"not {_grouped(rule['Not'])}"
     variable = short_path(str(rule.get("Variable", "?")))
@@ -66,9 +67,21 @@ def describe_condition(rule: dict[str, Any]) -> str:
     return "?"
 
 
+def any_of(rules: list[dict[str, Any]]) -> str:
+    """Alternatives; equality tests of one variable read as ``action in [RESTART, ROLLBACK]``."""
+    variables = {rule.get("Variable") for rule in rules}
+    keys = {key for rule in rules for key in rule if key not in ("Variable", "Next", "Comment")}
+    if len(rules) > 1 and len(variables) == 1 and None not in variables and len(keys) == 1:
+        (key,) = keys
+        if key in ("StringEquals", "NumericEquals"):
+            values = ", ".join(_literal(rule[key]) for rule in rules)
+            return f"{short_path(str(rules[0]['Variable']))} in [{values}]"
+    return " or ".join(map(_grouped, rules))
+
+
 def _grouped(rule: dict[str, Any]) -> str:
     text = describe_condition(rule)
-    return f"({text})" if any(key in rule for key in ("And", "Or")) else text
+    return f"({text})" if " and " in text or " or " in text else text
 
 
 def _literal(value: Any) -> str:
@@ -111,12 +124,21 @@ class _Drawing:
         node = self.node_id(name)
         kind = state.get("Type")
         if kind == "Parallel":
-            self.lines.append(f"{indent}subgraph {node}[{_label(name + ' (in parallel)')}]")
+            # A fork, one subgraph per branch, a join: Mermaid then lays the branches side by side (a
+            # subgraph linked as a whole would stack them, whatever its direction says).
+            self.lines.append(f"{indent}{node}[[{_label(name + ' (in parallel)')}]]")
             for index, branch in enumerate(state.get("Branches", []), start=1):
-                self.lines.append(f"{indent}  subgraph {node}_branch{index}[{_label(f'branch {index}')}]")
-                self.scope(branch.get("States", {}), indent + "    ")
-                self.lines.append(f"{indent}  end")
-            self.lines.append(f"{indent}end")
+                states = branch.get("States", {})
+                self.lines.append(f"{indent}subgraph {node}__branch{index}[{_label(f'branch {index}')}]")
+                self.scope(states, indent + "  ")
+                self.lines.append(f"{indent}end")
+                self.lines.append(f"{indent}{node} --> {self.node_id(branch['StartAt'])}")
+                self.lines.extend(
+                    f"{indent}{self.node_id(end)} --> {node}__join"
+                    for end, end_state in states.items()
+                    if end_state.get("End") or end_state.get("Type") == "Succeed"
+                )
+            self.lines.append(f"{indent}{node}__join[[{_label(name + ': all branches done')}]]")
         elif kind == "Map":
             processor = state.get("ItemProcessor") or state.get("Iterator") or {}
             self.lines.append(f"{indent}subgraph {node}[{_label(name + ' (for each item)')}]")
@@ -134,13 +156,14 @@ class _Drawing:
 
     def edges(self, name: str, state: dict[str, Any], indent: str) -> None:
         node = self.node_id(name)
+        if state.get("Type") == "Parallel":  # it goes on, or is caught, once its branches have ended
+            node += "__join"
         # Rules that lead to the same state share one edge: "action == RESTART or action == ROLLBACK".
         rules_by_target: dict[str, list[dict[str, Any]]] = {}
         for choice in state.get("Choices", []):
             rules_by_target.setdefault(choice["Next"], []).append(choice)
         for target, rules in rules_by_target.items():
-            text = describe_condition(rules[0]) if len(rules) == 1 else " or ".join(map(_grouped, rules))
-            label = _edge_label(text)
+            label = _edge_label(describe_condition(rules[0]) if len(rules) == 1 else any_of(rules))
             self.lines.append(f"{indent}{node} -->|{label}| {self.node_id(target)}")
         if "Default" in state:
             self.lines.append(f"{indent}{node} -->|otherwise| {self.node_id(state['Default'])}")
@@ -152,8 +175,8 @@ class _Drawing:
 
 
 def to_mermaid(asl: dict[str, Any]) -> str:
-    """A Mermaid flowchart of a state machine: Parallel and Map as subgraphs, Choice edges labelled with
-    their conditions, Catch edges dashed and labelled with the error names, Succeed/Fail as end shapes."""
+    """A Mermaid flowchart of a state machine: Parallel branches and Map iterators as subgraphs, Choice edges
+    labelled with their conditions, Catch edges dashed and labelled with the error names, Succeed/Fail as end shapes."""
     drawing = _Drawing()
     drawing.lines.append("  start((start))")
     drawing.scope(asl.get("States", {}), "  ")

@@ -37,27 +37,59 @@ def good() -> dict[str, Any]:
     return json.loads((FIXTURES / "good.asl.json").read_text())
 
 
-def test_a_parallel_state_is_a_subgraph_with_one_subgraph_per_branch_and_a_map_inside() -> None:
+def test_a_parallel_state_forks_into_one_subgraph_per_branch_and_joins_before_going_on() -> None:
     lines = to_mermaid(good()).splitlines()
-    assert '  subgraph Investigate["Investigate (in parallel)"]' in lines
-    assert '    subgraph Investigate_branch1["branch 1"]' in lines
-    assert '    subgraph Investigate_branch2["branch 2"]' in lines
-    assert '      subgraph Check_each_dependency["Check each dependency (for each item)"]' in lines
-    assert "  Investigate --> Decide_the_action" in lines
+    assert '  Investigate[["Investigate (in parallel)"]]' in lines
+    assert '  subgraph Investigate__branch1["branch 1"]' in lines
+    assert "  Investigate --> Check_the_pods" in lines
+    assert "  Check_the_pods --> Investigate__join" in lines  # ends normally
+    assert "  Pods_unknown --> Investigate__join" in lines  # ends after its Catch
+    assert '  Investigate__join[["Investigate: all branches done"]]' in lines
+    assert "  Investigate__join --> Decide_the_action" in lines
+    assert '  Investigate__join -.->|"States.ALL"| Escalate_to_on_call' in lines
+
+
+def test_a_map_state_is_a_subgraph_of_its_iterator() -> None:
+    lines = to_mermaid(good()).splitlines()
+    assert '    subgraph Check_each_dependency["Check each dependency (for each item)"]' in lines
+    assert '      Probe_the_dependency["Probe the dependency"]' in lines
+    assert "  Check_each_dependency --> Investigate__join" in lines
 
 
 def test_choice_edges_carry_their_condition_in_short_form_and_the_default_says_otherwise() -> None:
     lines = to_mermaid(good()).splitlines()
-    assert '  Which_action -->|"action == restart and confidence #gt;= 0.5"| Restart_the_deployment' in lines
-    assert '  Which_action -->|"action == none"| Recovered' in lines
+    assert (
+        '  Which_action -->|"decision.action == restart and decision.confidence #gt;= 0.5"| Restart_the_deployment'
+        in lines
+    )
+    assert '  Which_action -->|"decision.action == none"| Recovered' in lines
     assert "  Which_action -->|otherwise| Escalate_to_on_call" in lines
-    assert '  Is_it_fixed -->|"recovered == true"| Recovered' in lines
+    assert '  Is_it_fixed -->|"details.recovered == true"| Recovered' in lines
+
+
+def test_rules_leading_to_the_same_state_share_one_edge() -> None:
+    asl = {
+        "StartAt": "Which action?",
+        "States": {
+            "Which action?": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.decision.action", "StringEquals": "RESTART", "Next": "Act"},
+                    {"Variable": "$.decision.action", "StringEquals": "ROLLBACK", "Next": "Act"},
+                ],
+                "Default": "Stop",
+            },
+            "Act": {"Type": "Succeed"},
+            "Stop": {"Type": "Fail"},
+        },
+    }
+    assert '  Which_action -->|"decision.action in [RESTART, ROLLBACK]"| Act' in to_mermaid(asl).splitlines()
 
 
 def test_catch_edges_are_dashed_and_name_the_errors() -> None:
     lines = to_mermaid(good()).splitlines()
     assert '  Restart_the_deployment -.->|"UnsafeToProceed, DeploymentNotFound"| Escalate_to_on_call' in lines
-    assert '      Check_the_pods -.->|"States.ALL"| Pods_unknown' in lines
+    assert '    Check_the_pods -.->|"States.ALL"| Pods_unknown' in lines
 
 
 def test_succeed_and_fail_are_terminal_shapes_and_choice_is_a_rhombus() -> None:
@@ -82,8 +114,12 @@ def test_awkward_names_get_distinct_safe_ids_and_escaped_labels() -> None:
 @pytest.mark.parametrize(
     ("rule", "expected"),
     [
-        ({"Variable": "$.decision.action", "StringEquals": "ROLLBACK"}, "action == ROLLBACK"),
-        ({"Variable": "$.ready", "NumericLessThanPath": "$.limits.replicas"}, "ready #lt; replicas"),
+        ({"Variable": "$.decision.action", "StringEquals": "ROLLBACK"}, "decision.action == ROLLBACK"),
+        ({"Variable": "$.results.backup.status", "StringEquals": "OK"}, "backup.status == OK"),
+        (
+            {"Variable": "$.ready", "NumericLessThanPath": "$.spec.limits.replicas"},
+            "ready #lt; limits.replicas",
+        ),
         ({"Variable": "$.done", "BooleanEquals": False}, "done == false"),
         ({"Variable": "$.error", "IsPresent": True}, "error present"),
         ({"Variable": "$.error", "IsPresent": False}, "no error"),
@@ -99,6 +135,15 @@ def test_awkward_names_get_distinct_safe_ids_and_escaped_labels() -> None:
             "a #gt; 1 or (b present and c is a number)",
         ),
         ({"Not": {"Variable": "$.paused", "BooleanEquals": True}}, "not paused == true"),
+        (
+            {
+                "Or": [
+                    {"Variable": "$.s", "StringEquals": "OK"},
+                    {"Variable": "$.s", "StringEquals": "SKIPPED"},
+                ]
+            },
+            "s in [OK, SKIPPED]",
+        ),
     ],
 )
 def test_conditions_in_short_form(rule: dict[str, Any], expected: str) -> None:
