@@ -104,8 +104,19 @@ class KubeOps:
         self.custom = k8s.CustomObjectsApi(api_client)
 
     # ----- plumbing ----------------------------------------------------------------------------
-    def _call(self, fn: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> Any:
-        """Call the client, return the JSON body; map errors (``missing``: the 404 message)."""
+    def _call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        missing: str | None = None,
+        absent: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """Call the client, return the JSON body; map errors.
+
+        ``missing``: the DeploymentNotFound message for a 404. ``absent``: statuses that mean "not there"
+        (the call returns None).
+        """
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -115,6 +126,8 @@ class KubeOps:
         except ApiException as error:
             status = int(error.status or 0)
             reason = self._reason(error)
+            if status in absent:
+                return None
             if status == 404 and missing is not None:
                 raise DeploymentNotFound(missing) from None
             if status == 409:
@@ -286,23 +299,18 @@ class KubeOps:
 
     def pod_metrics(self, namespace: str, selector: dict[str, str]) -> list[PodUsage] | None:
         """CPU and memory per pod from metrics.k8s.io, with requests/limits; None without a metrics API."""
-        try:
-            usage = self._call(
-                self.custom.list_namespaced_custom_object,
-                "metrics.k8s.io",
-                "v1beta1",
-                namespace,
-                "pods",
-                label_selector=_selector_text(selector),
-            )
-        except KubeApiError as error:
-            if " 404:" in str(error) or " 403:" in str(error):
-                return None
-            raise
-        except TransientError as error:
-            if " 503:" in str(error):  # the metrics APIService is registered but its server is gone
-                return None
-            raise
+        usage = self._call(
+            self.custom.list_namespaced_custom_object,
+            "metrics.k8s.io",
+            "v1beta1",
+            namespace,
+            "pods",
+            label_selector=_selector_text(selector),
+            # no metrics-server (404), not allowed to read it (403), its APIService down (503)
+            absent=(404, 403, 503),
+        )
+        if usage is None:
+            return None
         specs = {
             pod["metadata"]["name"]: pod
             for pod in (

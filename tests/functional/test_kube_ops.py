@@ -359,3 +359,9 @@ def test_a_forbidden_request_is_not_retried_but_named(kube_sim, kube_ops):
     kube_sim.inject_failure(403, verb="PATCH")
     with pytest.raises(KubeApiError, match="403"):
         kube_ops.scale(NS, NAME, 4, dry_run=False)
+
+
+def test_pod_metrics_with_the_metrics_server_down_is_none(kube_sim, kube_ops):
+    kube_sim.load(service_world())
+    kube_sim.inject_failure(503, path_contains="/metrics.k8s.io/")
+    assert kube_ops.pod_metrics(NS, SELECTOR) is None
