@@ -37,6 +37,14 @@ class Grant:
     wildcards: dict[str, str] = field(default_factory=dict)  # cdk-nag finding id -> reason
 
 
+def publish_statements(topics: list[sns.ITopic], key: kms.IKey) -> list[iam.PolicyStatement]:
+    """Publishing to the escalation topics; they are encrypted, so it needs a data key from their key too."""
+    return [
+        iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn for topic in topics]),
+        iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
+    ]
+
+
 def grant_for(step: Step, grantables: Grantables) -> Grant:
     grant = Grant()
     for need in step.aws:

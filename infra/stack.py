@@ -10,7 +10,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -25,7 +24,7 @@ from infra.escalation import EscalationTopics
 from infra.kubernetes_access import EksAccess
 from infra.nag import acknowledge
 from infra.names import output_key, pascal, state_machine_name
-from infra.permissions import Grantables, grant_for
+from infra.permissions import Grantables, grant_for, publish_statements
 from infra.runbook_machine import ExtraPlaceholder, RunbookStateMachine
 from infra.sla_alarms import SLA_ROUTES, ServiceSlaAlarms, alb_dimensions
 from infra.step_lambda import StepLambda
@@ -193,16 +192,9 @@ class RunbookAutopilotStack(cdk.Stack):
     def _extra_placeholders(self) -> dict[str, ExtraPlaceholder]:
         """Values a runbook may name in ``Runbook.extra_placeholders`` besides its steps' function ARNs."""
         extras: dict[str, ExtraPlaceholder] = {}
-        key = self.escalation.key
         for level, topic in self.escalation.topics.items():
             extras[f"TopicArn{pascal(level)}"] = ExtraPlaceholder(
-                value=topic.topic_arn,
-                statements=(
-                    iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]),
-                    iam.PolicyStatement(
-                        actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]
-                    ),
-                ),
+                value=topic.topic_arn, statements=tuple(publish_statements([topic], self.escalation.key))
             )
         return extras
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import TimeZone
 from aws_cdk import aws_events as events
@@ -15,7 +16,7 @@ from constructs import Construct
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 
 
-def alarm_pattern(alarm_names: Sequence[str]) -> dict[str, object]:
+def alarm_pattern(alarm_names: Sequence[str]) -> dict[str, Any]:
     """The event pattern, as CloudFormation writes it, of a rule for these alarms entering ALARM."""
     return {
         "source": ["aws.cloudwatch"],
@@ -54,14 +55,13 @@ class AlarmTrigger(Construct):
         description: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        pattern = alarm_pattern(alarm_names)
         self.rule = events.Rule(
             self,
             "Rule",
             description=description[:512],
             event_pattern=events.EventPattern(
-                source=["aws.cloudwatch"],
-                detail_type=[ALARM_DETAIL_TYPE],
-                detail={"alarmName": list(alarm_names), "state": {"value": ["ALARM"]}},
+                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
             ),
         )
         # No input given: the target receives the event itself, which the first step normalizes.
