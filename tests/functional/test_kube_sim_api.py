@@ -263,3 +263,18 @@ def test_a_watch_streams_added_then_modified_events(world):
     assert (first["type"], first["object"]["kind"]) == ("ADDED", "Pod")
     added = [e for e in [first, *rest] if e["type"] == "ADDED"]
     assert len(added) == 4
+
+
+def test_the_scale_subresource_answers_get_and_put(world):
+    code, scale = _request(world, DEPLOY + "/scale")
+    assert (code, scale["kind"], scale["apiVersion"], scale["spec"], scale["status"]) == (
+        200,
+        "Scale",
+        "autoscaling/v1",
+        {"replicas": 3},
+        {"replicas": 3, "selector": "app=sales-service"},
+    )
+    scale["spec"]["replicas"] = 2
+    assert _request(world, DEPLOY + "/scale", method="PUT", body=scale)[1]["spec"]["replicas"] == 2
+    code, body = _request(world, DEPLOY + "/scale", method="PUT", body=scale)  # same resourceVersion again
+    assert (code, body["reason"]) == (409, "Conflict")
