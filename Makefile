@@ -19,6 +19,9 @@ PY_HASH := $(shell cat requirements.txt requirements-dev.txt pyproject.toml | sh
 PY_STAMP := $(VENV)/.stamp-$(PY_HASH)
 NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
 NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
+# The Lambda asset's wheels (arm64, fetched by infra.bundling into .cache/lambda-deps) so synth runs offline.
+LAMBDA_HASH := $(shell cat requirements.txt | sha256sum | cut -c1-16)
+LAMBDA_STAMP := .cache/.stamp-lambda-deps-$(LAMBDA_HASH)
 
 # mypy refuses a path that does not exist (or holds no Python yet), and others are still adding these.
 MYPY_PATHS := functions runbook scripts $(if $(wildcard infra/*.py),infra) $(wildcard app.py)
@@ -35,7 +38,7 @@ export DEBIAN_FRONTEND := noninteractive
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: system-deps $(PY_STAMP) $(NPM_STAMP)  ## set up everything (idempotent): Debian packages, .venv, node_modules
+install: system-deps $(PY_STAMP) $(NPM_STAMP) $(LAMBDA_STAMP)  ## set up everything (idempotent): Debian packages, .venv, node_modules, Lambda wheels
 
 # Debian packages, installed only when missing; `apt-get update` at most once, and only if needed.
 system-deps:
@@ -66,11 +69,21 @@ $(NPM_STAMP):
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(LAMBDA_STAMP): | $(PY_STAMP)
+	@echo "==> Lambda dependencies for the CDK asset"
+	$(PY) -m infra.bundling
+	rm -f .cache/.stamp-lambda-deps-*
+	touch $@
+
 demo: install  ## run the P1 service-down runbook in the sandbox on the bad-deploy scenario
 	$(VENV)/bin/runbook run p1-service-down $(DEMO_ARGS)
 
-test: install lint  ## lint, then the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+# A lint failure still fails `make test`, but after the suite has run: one CI run reports both.
+test: install  ## lint, then the whole test suite
+	@lint=0; $(MAKE) --no-print-directory lint || lint=$$?; \
+	[ $$lint -eq 0 ] || echo "==> lint failed (above); running the tests anyway, make test will fail"; \
+	echo "$(PY) -m pytest $(PYTEST_ARGS)"; \
+	$(PY) -m pytest $(PYTEST_ARGS) && [ $$lint -eq 0 ]
 
 lint: install  ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
