@@ -350,11 +350,25 @@ class KubeOps:
         return sorted(result, key=lambda u: u.name)
 
     # ----- changes -----------------------------------------------------------------------------
+    def _retrying(self, what: str, attempt: Callable[[], Change]) -> Change:
+        """Run ``attempt`` again (it re-reads the state) when the API reports a conflict."""
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                return attempt()
+            except _Conflict:
+                continue
+        raise TransientError(f"{what}: the object kept changing underneath ({CONFLICT_ATTEMPTS} conflicts)")
+
     def restart(self, namespace: str, name: str, *, at: str, dry_run: bool) -> Change:
         """``kubectl rollout restart``: stamp ``restartedAt`` on the pod template (strategic merge patch).
 
         ``at`` (an ISO timestamp) is the idempotency key: a retry that finds it already set changes nothing.
         """
+        return self._retrying(
+            f"restart {namespace}/{name}", lambda: self._restart_once(namespace, name, at=at, dry_run=dry_run)
+        )
+
+    def _restart_once(self, namespace: str, name: str, *, at: str, dry_run: bool) -> Change:
         deployment = self._deployment(namespace, name)
         if deployment["spec"].get("paused"):
             raise UnsafeToProceed(
@@ -401,6 +415,11 @@ class KubeOps:
         """``kubectl scale --replicas``: a merge patch on the scale subresource; at N already → unchanged."""
         if replicas < 0:
             raise ValueError("replicas must be >= 0")
+        return self._retrying(
+            f"scale {namespace}/{name}", lambda: self._scale_once(namespace, name, replicas, dry_run=dry_run)
+        )
+
+    def _scale_once(self, namespace: str, name: str, replicas: int, *, dry_run: bool) -> Change:
         missing = f"deployment {namespace}/{name} not found"
         current = self._call(self.apps.read_namespaced_deployment_scale, name, namespace, missing=missing)
         old = _int((current.get("spec") or {}).get("replicas"))
@@ -452,12 +471,10 @@ class KubeOps:
         (a retry after success, or someone else acted), nothing is changed — rolling back "to the previous
         revision" twice would otherwise return to the bad one.
         """
-        for _ in range(CONFLICT_ATTEMPTS):
-            try:
-                return self._undo_once(namespace, name, to_revision, dry_run, from_revision)
-            except _Conflict:
-                continue
-        raise TransientError(f"deployment {namespace}/{name} kept changing while rolling it back")
+        return self._retrying(
+            f"roll back {namespace}/{name}",
+            lambda: self._undo_once(namespace, name, to_revision, dry_run, from_revision),
+        )
 
     def _undo_once(
         self, namespace: str, name: str, to_revision: int, dry_run: bool, from_revision: int | None

@@ -365,3 +365,19 @@ def test_pod_metrics_with_the_metrics_server_down_is_none(kube_sim, kube_ops):
     kube_sim.load(service_world())
     kube_sim.inject_failure(503, path_contains="/metrics.k8s.io/")
     assert kube_ops.pod_metrics(NS, SELECTOR) is None
+
+
+def test_a_conflict_on_scale_or_restart_is_re_read_and_retried(kube_sim, kube_ops):
+    kube_sim.load(service_world())
+    kube_sim.inject_failure(409, verb="PATCH")
+    assert kube_ops.scale(NS, NAME, 4, dry_run=False).changed is True
+    kube_sim.inject_failure(409, verb="PATCH")
+    assert kube_ops.restart(NS, NAME, at="2026-12-03T17:00:00Z", dry_run=False).changed is True
+    assert [m["code"] for m in kube_sim.mutations] == [409, 200, 409, 200]
+
+
+def test_endless_conflicts_end_as_a_transient_error(kube_sim, kube_ops):
+    kube_sim.load(service_world())
+    kube_sim.inject_failure(409, verb="PATCH", times=10)
+    with pytest.raises(TransientError, match="kept changing"):
+        kube_ops.scale(NS, NAME, 4, dry_run=False)
