@@ -45,7 +45,7 @@ def short_path(path: str) -> str:
 
 
 def describe_condition(rule: dict[str, Any]) -> str:
-    """A Choice rule in short form: ``action == rollback``, ``ready #lt; 3 and not (paused == true)``."""
+    """A Choice rule in short form: ``backup.status in [OK, SKIPPED] and database.status == OK``."""
     if "And" in rule:
         return " and ".join(_grouped(r) for r in rule["And"])
     if "Or" in rule:
@@ -158,7 +158,7 @@ class _Drawing:
         node = self.node_id(name)
         if state.get("Type") == "Parallel":  # it goes on, or is caught, once its branches have ended
             node += "__join"
-        # Rules that lead to the same state share one edge: "action == RESTART or action == ROLLBACK".
+        # Rules that lead to the same state share one edge: "action in [RESTART, ROLLBACK]".
         rules_by_target: dict[str, list[dict[str, Any]]] = {}
         for choice in state.get("Choices", []):
             rules_by_target.setdefault(choice["Next"], []).append(choice)
@@ -175,8 +175,9 @@ class _Drawing:
 
 
 def to_mermaid(asl: dict[str, Any]) -> str:
-    """A Mermaid flowchart of a state machine: Parallel branches and Map iterators as subgraphs, Choice edges
-    labelled with their conditions, Catch edges dashed and labelled with the error names, Succeed/Fail as end shapes."""
+    """A Mermaid flowchart of a state machine: Parallel branches and Map iterators as subgraphs, Choice
+    edges labelled with their conditions, Catch edges dashed and labelled with the error names, Succeed and
+    Fail as end shapes."""
     drawing = _Drawing()
     drawing.lines.append("  start((start))")
     drawing.scope(asl.get("States", {}), "  ")
@@ -193,10 +194,9 @@ def to_mermaid(asl: dict[str, Any]) -> str:
     return "\n".join(drawing.lines) + "\n"
 
 
-def diagram_block(asl_path: Path, asl: dict[str, Any] | None = None) -> str:
+def diagram_block(asl_path: Path) -> str:
     """The generated block, markers included, for one ASL file."""
-    if asl is None:
-        asl = json.loads(asl_path.read_text())
+    asl = json.loads(asl_path.read_text())
     return (
         f"{START_MARKER}\n"
         f"<!-- generated from statemachines/{asl_path.name} by `make docs`; edit the ASL, not this -->\n"

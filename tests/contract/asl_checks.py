@@ -58,8 +58,9 @@ def _is_lambda_task(state: dict[str, Any]) -> bool:
 
 
 def task_problems(asl: dict[str, Any]) -> list[str]:
-    """Every Task, at any depth, has a Retry (Lambda's service faults and TransientError when it invokes a
-    Lambda), a Catch and a TimeoutSeconds."""
+    """Every Task, at any depth, has a Retry, a Catch and a TimeoutSeconds. A Task that invokes a Lambda
+    retries Lambda's service faults and TransientError by name: ``States.ALL`` does not count, since it
+    would also retry the named errors the flow routes on."""
     problems = []
     for name, state in iter_states(asl.get("States", {})):
         if state.get("Type") != "Task":
