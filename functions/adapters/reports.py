@@ -23,12 +23,9 @@ def store_report(key: str, body: str, *, content_type: str = "text/markdown; cha
     bucket = os.environ.get("REPORTS_BUCKET")
     if bucket:
         try:
+            # no encryption header: the bucket's default encryption (SSE-S3 or KMS) applies
             client("s3").put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=body.encode("utf-8"),
-                ContentType=content_type,
-                ServerSideEncryption="AES256",
+                Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type
             )
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")

@@ -9,7 +9,7 @@ from functions.adapters.postgres_maintenance import MaintenanceSql
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
 from functions.handlers.db_common import db_step, timed
-from functions.logic.db_maintenance import report_unused_indexes
+from functions.logic.db_maintenance import Pace, report_unused_indexes
 
 
 @step_handler
@@ -20,6 +20,8 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
 
     def run() -> StepResult:
         with postgres.connection(step.db) as conn:
-            return report_unused_indexes(MaintenanceSql(conn), step.now())
+            return report_unused_indexes(
+                MaintenanceSql(conn), step.now(), Pace(step.name, step.window, step.now)
+            )
 
     return timed(run)

@@ -515,7 +515,9 @@ def run_analyze(ops: MaintenanceOps, *, dry_run: bool, pace: Pace) -> StepResult
     )
 
 
-def report_unused_indexes(ops: MaintenanceOps, now: datetime) -> StepResult:
+def report_unused_indexes(ops: MaintenanceOps, now: datetime, pace: Pace) -> StepResult:
+    """The unused-index report (read-only)."""
+    ops.set_timeouts(pace.statement_ms())
     reset = ops.stats_reset()
     return evaluate_unused_indexes(
         ops.unused_indexes(), reset.get("stats_reset"), reset.get("server_started"), now
@@ -528,6 +530,7 @@ def vacuum_tables(
     """VACUUM (ANALYZE) each configured table, one statement at a time, with dead tuples and sizes before and
     after. Every name is checked before any statement runs; a table that does not exist is reported."""
     parts = split_names(names)
+    ops.set_timeouts(pace.statement_ms(), lock_ms)  # the catalog reads before the first VACUUM too
     entries: list[dict[str, Any]] = []
     findings: list[str] = []
     for name, name_parts in zip(names, parts, strict=True):
@@ -601,6 +604,7 @@ def reindex_indexes(
     """Drop the leftovers of an interrupted REINDEX CONCURRENTLY, then REINDEX INDEX CONCURRENTLY the
     configured indexes and the bloated b-tree indexes of the configured tables, with a lock_timeout."""
     configured_parts, table_parts = split_names(configured), split_names(tables)
+    ops.set_timeouts(pace.statement_ms(), lock_ms)  # pgstatindex reads whole indexes: bounded too
     findings: list[str] = []
     leftovers, other_invalid = classify_invalid_indexes(ops.invalid_indexes())
     findings += [

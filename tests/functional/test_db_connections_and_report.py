@@ -183,3 +183,20 @@ def test_a_completed_run_is_reported_with_steps_sizes_and_findings(
     assert "- table public.sales: 3.9 MB -> 3.8 MB, dead tuples 500 -> 0" in body
     assert f"- database {pg_database.dbname}: 8.6 MB -> 7.6 MB" in body
     assert Path(result["details"]["location"]).read_text() in body
+
+
+def test_on_aws_the_report_is_stored_in_the_reports_bucket(
+    pg_database, use_db_settings, aws, lambda_context, monkeypatch
+):
+    boto3.client("s3").create_bucket(Bucket="runbook-reports")
+    monkeypatch.setenv("REPORTS_BUCKET", "runbook-reports")
+    use_db_settings(pg_database)
+    state = db_start_maintenance.lambda_handler({"dry_run": True}, lambda_context)["details"]
+
+    result = db_publish_report.lambda_handler(state, lambda_context)
+
+    location = result["details"]["location"]
+    assert location.startswith("s3://runbook-reports/db-maintenance/") and location.endswith("-completed.md")
+    key = location.removeprefix("s3://runbook-reports/")
+    stored = boto3.client("s3").get_object(Bucket="runbook-reports", Key=key)["Body"].read().decode()
+    assert stored.startswith(f"# Database maintenance of {pg_database.dbname} (test): COMPLETED")
