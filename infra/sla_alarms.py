@@ -85,7 +85,9 @@ class ServiceSlaAlarms(Construct):
 
         requests = alb("RequestCount")
         target_5xx = alb("HTTPCode_Target_5XX_Count")
-        elb_5xx = alb("HTTPCode_ELB_5XX_Count")
+        # The load balancer's own 5xx are published per load balancer only, so per service a down service
+        # shows as no healthy target (the balancer then answers 503 without a target 5xx).
+        healthy = alb("HealthyHostCount", "Minimum")
 
         def alarm(kind: str, description: str, **props: object) -> cloudwatch.Alarm:
             return cloudwatch.Alarm(
@@ -102,8 +104,8 @@ class ServiceSlaAlarms(Construct):
                 "availability",
                 f"availability below {sla.availability_percent} % (P1 service down)",
                 metric=cloudwatch.MathExpression(
-                    expression="100 * (1 - (FILL(t5xx, 0) + FILL(e5xx, 0)) / requests)",
-                    using_metrics={"requests": requests, "t5xx": target_5xx, "e5xx": elb_5xx},
+                    expression="IF(FILL(healthy, 0) < 1, 0, 100 * (1 - FILL(t5xx, 0) / requests))",
+                    using_metrics={"requests": requests, "t5xx": target_5xx, "healthy": healthy},
                     period=period,
                     label="availability %",
                 ),

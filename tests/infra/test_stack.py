@@ -332,6 +332,10 @@ def test_sla_alarms_per_service_with_the_runbook_books_thresholds(app_synth: Syn
         names = SETTINGS.sla_alarm_names(service)
         availability = _alarm(app_synth, names["availability"])
         assert (availability["Threshold"], availability["ComparisonOperator"]) == (99.9, "LessThanThreshold")
+        used = {m["Id"]: m["MetricStat"] for m in availability["Metrics"] if "MetricStat" in m}
+        assert used["healthy"]["Metric"]["MetricName"] == "HealthyHostCount"
+        assert used["healthy"]["Stat"] == "Minimum"
+        assert used["t5xx"]["Metric"]["MetricName"] == "HTTPCode_Target_5XX_Count"
         error_rate = _alarm(app_synth, names["error-rate"])
         assert (error_rate["Threshold"], error_rate["ComparisonOperator"]) == (5, "GreaterThanThreshold")
         latency = _alarm(app_synth, names["latency"])
