@@ -77,3 +77,15 @@ def test_a_failed_pip_leaves_no_half_built_cache(tmp_path: Path, monkeypatch: py
 def test_the_asset_hash_changes_with_the_configuration() -> None:
     changed = SETTINGS.model_copy(update={"environment": "staging"})
     assert bundling.config_json(changed) != bundling.config_json(SETTINGS)
+
+
+@pytest.mark.skipif(
+    not (bundling.CACHE_DIR / bundling.dependencies_key()).is_dir(),
+    reason="no Lambda wheels fetched yet (make synth or python -m infra.bundling fetches them)",
+)
+def test_the_fetched_wheels_are_for_lambda_arm64_python_3_13() -> None:
+    deps = bundling.CACHE_DIR / bundling.dependencies_key()
+    extensions = [p.name for p in deps.rglob("*.so")]
+    assert any(name.startswith("_pydantic_core.cpython-313-aarch64-linux-gnu") for name in extensions)
+    assert (deps / "psycopg_binary").is_dir()
+    assert not [name for name in extensions if "x86_64" in name or "cpython-311" in name]

@@ -76,6 +76,15 @@ def test_one_function_per_step_with_the_shared_runtime_settings(app_synth: Synth
         assert props["Role"] == {"Fn::GetAtt": [app_synth.info["roles"][step], "Arn"]}
 
 
+def test_every_function_runs_a_handler_that_exists(app_synth: Synth) -> None:
+    import importlib.util
+
+    for step in app_synth.info["functions"]:
+        module, _, function = STEPS[step].handler.rpartition(".")
+        assert importlib.util.find_spec(module) is not None, STEPS[step].handler
+        assert function == "lambda_handler"
+
+
 def test_every_function_has_its_own_role(app_synth: Synth) -> None:
     roles = list(app_synth.info["roles"].values())
     assert len(set(roles)) == len(roles)
