@@ -107,6 +107,7 @@ def test_the_weekly_run_cleans_the_database_and_reports_it(healthy):
     results = run.output["results"]
     assert run.status == "SUCCEEDED"
     assert run.states_entered[-2:] == ["How did the maintenance end?", "Maintenance done"]
+    assert run.output["outcome"] == "COMPLETED_WITH_FINDINGS"  # the unused indexes are findings
     assert results["vacuum"]["status"] == "CHANGED"
     assert results["vacuum"]["details"]["dead_removed"] > 0
     assert dead_tuples(healthy) == 0
@@ -141,8 +142,9 @@ def test_the_database_down_ends_the_run_with_database_unavailable_after_the_repo
     assert run.status == "FAILED"
     assert run.error == "DatabaseUnavailable"
     assert "Update the planner statistics" not in run.states_entered
-    assert run.states_entered[-3:] == [
+    assert run.states_entered[-4:] == [
         "Publish the maintenance report",
+        "Record the outcome",
         "How did the maintenance end?",
         "End the run with its error",
     ]
