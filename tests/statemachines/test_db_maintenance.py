@@ -98,6 +98,37 @@ def test_a_run_past_its_window_skips_the_maintenance_and_says_so(healthy):
     assert dead_tuples(healthy) == before > 0
 
 
+def run_with_config(sandbox, tmp_path, monkeypatch, change):
+    """Run in the same world with the configuration changed by ``change(data)`` for this run only."""
+    data = get_settings().model_dump(mode="json", exclude_none=True)
+    change(data)
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config.json"))
+    get_settings.cache_clear()
+    try:
+        return sandbox.run("db-maintenance", {"dry_run": False})
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_a_missing_replica_aborts_before_any_change_with_a_report(healthy, tmp_path, monkeypatch):
+    before = dead_tuples(healthy)
+
+    def expect_a_replica(data):
+        data["databases"][data["maintenance"]["database"]]["expected_replicas"] = ["sales-db-replica"]
+
+    run = run_with_config(healthy, tmp_path, monkeypatch, expect_a_replica)
+
+    assert run.status == "FAILED"
+    assert run.error == "PreCheckFailed"
+    assert not set(MAINTENANCE_STEPS) & set(run.states_entered)
+    message = [m for m in run.messages if "DB maintenance" in m.subject][-1]
+    assert message.subject.startswith("[production] DB maintenance sales_db: ABORTED")
+    assert "expected replica sales-db-replica is not connected" in message.body
+    assert dead_tuples(healthy) == before > 0
+
+
 def test_the_weekly_run_cleans_the_database_and_reports_it(healthy):
     run = healthy.run(
         "db-maintenance",
@@ -124,20 +155,14 @@ def test_the_database_down_ends_the_run_with_database_unavailable_after_the_repo
     healthy, tmp_path, monkeypatch
 ):
     # The same world with the database's port closed: connections are refused, as for a server that is down.
-    settings = get_settings()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    data = settings.model_dump(mode="json", exclude_none=True)
-    data["databases"][settings.maintenance.database]["port"] = closed_port
-    (tmp_path / "down.json").write_text(json.dumps(data))
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "down.json"))
-    get_settings.cache_clear()
-    try:
-        run = healthy.run("db-maintenance", {"dry_run": False})
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+
+    def close_the_port(data):
+        data["databases"][data["maintenance"]["database"]]["port"] = closed_port
+
+    run = run_with_config(healthy, tmp_path, monkeypatch, close_the_port)
 
     assert run.status == "FAILED"
     assert run.error == "DatabaseUnavailable"
