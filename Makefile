@@ -112,5 +112,5 @@ clean:  ## remove caches and build output (keeps .venv and node_modules)
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print0 \
 	  | xargs -0 rm -rf
 
-distclean: clean  ## also remove .venv and node_modules
-	rm -rf $(VENV) node_modules
+distclean: clean  ## also remove .venv, node_modules and .cache (the Lambda wheels)
+	rm -rf $(VENV) node_modules .cache
