@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from functions.core.clock import iso_now, now_epoch, seconds_since
+from functions.core.clock import iso_now, now_epoch, parse_iso, seconds_since, to_iso
 from functions.core.config import Service, Settings
 from functions.core.envelope import Envelope
 from functions.core.errors import InvalidInput, UnsafeToProceed
@@ -23,7 +23,15 @@ class Kube(Protocol):
     def rollout_history(self, namespace: str, name: str) -> list[Any]: ...
     def restart(self, namespace: str, name: str, *, at: str, dry_run: bool) -> Any: ...
     def scale(self, namespace: str, name: str, replicas: int, *, dry_run: bool) -> Any: ...
-    def undo(self, namespace: str, name: str, *, to_revision: int = 0, dry_run: bool) -> Any: ...
+    def undo(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        to_revision: int = 0,
+        dry_run: bool,
+        from_revision: int | None = None,
+    ) -> Any: ...
     def rollout_status(self, namespace: str, name: str) -> Any: ...
     def pod_metrics(self, namespace: str, selector: dict[str, str]) -> list[Any] | None: ...
 
@@ -140,12 +148,23 @@ def _plan(state: dict[str, Any]) -> p1.Plan:
     return p1.Plan.model_validate(plan["details"])
 
 
+def _attempt_key(state: dict[str, Any]) -> str:
+    """A value that stays the same when Step Functions retries this state: the time the state was entered."""
+    entered = state.get("entered_at")
+    if not isinstance(entered, str) or not entered:
+        raise InvalidInput("entered_at is missing: the ASL passes $$.State.EnteredTime to mutating steps")
+    return to_iso(parse_iso(entered))
+
+
 def restart_deployment(
     state: dict[str, Any], envelope: Envelope, settings: Settings, kube: Kube
 ) -> StepResult:
     target = _guard(envelope, settings)
     started = iso_now()
-    change = kube.restart(target.namespace, target.deployment, at=started, dry_run=envelope.options.dry_run)
+    # restartedAt is kubectl's annotation and the idempotency key: a retry finds it set and changes nothing
+    change = kube.restart(
+        target.namespace, target.deployment, at=_attempt_key(state), dry_run=envelope.options.dry_run
+    )
     return _change_result(change, started, _plan(state).budget_seconds or p1.ROLLOUT_BUDGET["RESTART"])
 
 
@@ -160,6 +179,7 @@ def scale_deployment(state: dict[str, Any], envelope: Envelope, settings: Settin
             f"{plan.scale_to} replicas is above the configured maximum {service.max_replicas}"
         )
     started = iso_now()
+    # scaling to an absolute count is idempotent by itself: a retry finds the replicas already there
     change = kube.scale(target.namespace, target.deployment, plan.scale_to, dry_run=envelope.options.dry_run)
     return _change_result(change, started, plan.budget_seconds or p1.ROLLOUT_BUDGET["SCALE_UP"])
 
@@ -169,7 +189,15 @@ def rollback_deployment(
 ) -> StepResult:
     target = _guard(envelope, settings)
     started = iso_now()
-    change = kube.undo(target.namespace, target.deployment, dry_run=envelope.options.dry_run)
+    # the revision the investigation saw: a retry after a successful undo must not roll back once more
+    history = state.get("findings", {}).get("history", {}).get("details", {})
+    current = (history.get("current") or {}).get("revision")
+    change = kube.undo(
+        target.namespace,
+        target.deployment,
+        dry_run=envelope.options.dry_run,
+        from_revision=int(current) if current is not None else None,
+    )
     return _change_result(change, started, _plan(state).budget_seconds or p1.ROLLOUT_BUDGET["ROLLBACK"])
 
 
