@@ -45,3 +45,7 @@ class ConfigurationError(RunbookError):
 
 class TransientError(RunbookError):
     """A fault worth retrying: throttling, a 5xx, a timeout. The ASL retries this family."""
+
+
+class TargetLocked(RunbookError):
+    """Another run holds this target's lock: this start is a duplicate and ends as deduplicated."""

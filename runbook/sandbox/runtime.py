@@ -39,6 +39,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 FUNCTION_PREFIX = "runbook-autopilot-"
 LEVELS = ("L1", "L2", "L3", "management")
+LOCK_TABLE = "runbook-autopilot-locks"
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 
@@ -191,6 +192,8 @@ class Sandbox:
         self.drain_messages()
         self.messages.clear()
         self.lambdas.invocations.clear()
+        for item in client("dynamodb").scan(TableName=LOCK_TABLE).get("Items", []):  # a new world holds no locks
+            client("dynamodb").delete_item(TableName=LOCK_TABLE, Key={"target": item["target"]})
 
     @staticmethod
     def _forget_cached_clients() -> None:
@@ -214,6 +217,7 @@ class Sandbox:
             "POWERTOOLS_LOG_LEVEL",
             "POWERTOOLS_METRICS_DISABLED",
             CONFIG_ENV,
+            "LOCK_TABLE",
             "PGUSER",
             "PGPASSWORD",
             *[f"TOPIC_ARN_{level.upper()}" for level in LEVELS],
@@ -252,6 +256,13 @@ class Sandbox:
             values[f"topic:{level}"] = topic
             self._queues[level] = queue
         self.messages: list[Message] = []
+        client("dynamodb").create_table(
+            TableName=LOCK_TABLE,
+            KeySchema=[{"AttributeName": "target", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        os.environ["LOCK_TABLE"] = LOCK_TABLE
         values["secret:db"] = client("secretsmanager").create_secret(
             Name="sandbox/sales-db",
             SecretString=json.dumps(
