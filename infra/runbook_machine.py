@@ -4,6 +4,7 @@ L2 when a run fails, times out or is aborted."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,26 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 class UnknownPlaceholder(ConfigurationError):
     """An ASL file names a placeholder the app cannot fill."""
+
+
+class DefinitionError(ConfigurationError):
+    """An ASL file the app cannot deploy as it is."""
+
+
+def check_definition(runbook: Runbook, text: str, *, source: str) -> None:
+    """The file is JSON and bounds the whole run by the runbook's time budget (a top-level TimeoutSeconds:
+    CDK's ``timeout`` cannot reach into an inline definition)."""
+    try:
+        definition = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DefinitionError(f"{source}: not JSON ({error})") from None
+    budget = runbook.timeout_minutes * 60
+    timeout = definition.get("TimeoutSeconds") if isinstance(definition, dict) else None
+    if not isinstance(timeout, int) or not 0 < timeout <= budget:
+        raise DefinitionError(
+            f"{source}: top-level TimeoutSeconds is {timeout!r}; runbook {runbook.name!r} needs one of at most "
+            f"{budget} (timeout_minutes={runbook.timeout_minutes} in functions/catalog.py)"
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +114,10 @@ class RunbookStateMachine(Construct):
         super().__init__(scope, construct_id)
         self.runbook = runbook
         text = asl_path.read_text(encoding="utf-8")
+        source = f"statemachines/{asl_path.name}"
+        check_definition(runbook, text, source=source)
         substitutions, called, statements = substitutions_for(
-            runbook, text, functions, extras or {}, source=f"statemachines/{asl_path.name}"
+            runbook, text, functions, extras or {}, source=source
         )
         self.role = iam.Role(
             self,
@@ -127,12 +150,12 @@ class RunbookStateMachine(Construct):
             definition_body=sfn.DefinitionBody.from_string(text),
             definition_substitutions=substitutions,
             role=self.role,
-            timeout=cdk.Duration.minutes(runbook.timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
         )
+        self.definition_text = text
         self.substitutions = substitutions
         self.failure_alarm = self._failure_alarm(state_machine_name, failure_topic)
         acknowledge(

@@ -89,9 +89,8 @@ def _synth(
         stack = build(app, statemachines_dir=statemachines_dir)
         info: dict[str, Any] = {
             "runbooks": [runbook.name for runbook in stack.runbooks],
-            "asl_files": {
-                runbook.name: str(statemachines_dir / runbook.asl_file) for runbook in stack.runbooks
-            },
+            # The text each machine was built from (the files may be edited while the tests run).
+            "asl_texts": {name: m.definition_text for name, m in stack.machines.items()},
             "machines": {
                 name: stack.resolve(m.state_machine.node.default_child.logical_id)
                 for name, m in stack.machines.items()

@@ -175,3 +175,13 @@ def test_the_documented_start_inputs_are_accepted_by_the_first_step() -> None:
         )
         assert envelope.action == "run"
         assert envelope.target is not None and envelope.target.service == "sales-service"
+
+
+def test_an_asl_file_without_a_run_timeout_within_the_budget_is_refused() -> None:
+    from infra.runbook_machine import DefinitionError, check_definition
+
+    runbook = Runbook("fixture", "f.asl.json", "Fixture", (), 5)
+    check_definition(runbook, '{"TimeoutSeconds": 300, "StartAt": "a", "States": {}}', source="f")
+    for text in ('{"StartAt": "a"}', '{"TimeoutSeconds": 301}', "{not json"):
+        with pytest.raises(DefinitionError, match=r"^f: "):
+            check_definition(runbook, text, source="f")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,7 +186,7 @@ def test_every_placeholder_of_every_asl_file_is_substituted_by_a_step_function(a
     machines = app_synth.resources("AWS::StepFunctions::StateMachine")
     for name, logical_id in app_synth.info["machines"].items():
         props = machines[logical_id]["Properties"]
-        text = Path(app_synth.info["asl_files"][name]).read_text()
+        text = app_synth.info["asl_texts"][name]
         assert definition_text(machines[logical_id]) == text  # inline, unchanged
         substitutions = props["DefinitionSubstitutions"]
         assert set(substitutions) == placeholders_in(text), name
@@ -213,7 +212,7 @@ def test_every_lambda_task_calls_a_function_the_stack_creates(app_synth: Synth) 
     functions = app_synth.resources("AWS::Lambda::Function")
     for name, logical_id in app_synth.info["machines"].items():
         substitutions = machines[logical_id]["Properties"]["DefinitionSubstitutions"]
-        tasks = _lambda_tasks(json.loads(Path(app_synth.info["asl_files"][name]).read_text()))
+        tasks = _lambda_tasks(json.loads(app_synth.info["asl_texts"][name]))
         assert tasks, name
         for task in tasks:
             target = task.get("Parameters", {}).get("FunctionName", task["Resource"])
@@ -249,7 +248,7 @@ def test_a_machine_role_invokes_exactly_the_functions_its_asl_calls(app_synth: S
             if "lambda:InvokeFunction" in actions_of(s)
             for r in resources_of(s)
         ]
-        called = set(placeholders_in(Path(app_synth.info["asl_files"][name]).read_text()))
+        called = set(placeholders_in(app_synth.info["asl_texts"][name]))
         assert sorted(r["Fn::GetAtt"][0] for r in invoked) == sorted(
             app_synth.info["functions"][p.removesuffix("FunctionArn")] for p in called
         )
