@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -26,6 +27,7 @@ class Grantables:
     topics: dict[str, sns.ITopic] = field(default_factory=dict)  # level -> topic
     topic_key: kms.IKey | None = None
     reports_bucket: s3.IBucket | None = None
+    lock_table: dynamodb.ITable | None = None
 
 
 @dataclass
@@ -123,5 +125,10 @@ def _need(need: AwsNeed, g: Grantables, grant: Grant) -> None:
             "cloudwatch:GetMetricData does not support resource-level permissions, and the health check's "
             "DescribeAlarms reads every alarm of the account"
         )
+    elif need == "dynamodb:lock":
+        if g.lock_table is None:
+            raise ValueError("dynamodb:lock needs the lock table, built before the steps")
+        actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        add(iam.PolicyStatement(actions=actions, resources=[g.lock_table.table_arn]))
     else:
         raise ValueError(f"unknown AWS need {need!r}: add its statements to infra/permissions.py")

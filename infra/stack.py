@@ -9,12 +9,14 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from functions.adapters.locks import LOCK_TABLE_ENV
 from functions.catalog import RUNBOOKS, STEPS, Runbook, Step
 from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
@@ -71,9 +73,8 @@ class RunbookAutopilotStack(cdk.Stack):
             stack=self,
             topics=dict(self.escalation.topics),
             topic_key=self.escalation.key,
-            reports_bucket=self._reports_bucket()
-            if any("s3:write-reports" in s.aws for s in steps)
-            else None,
+            reports_bucket=self._reports_bucket() if _any_needs(steps, "s3:write-reports") else None,
+            lock_table=self._lock_table() if _any_needs(steps, "dynamodb:lock") else None,
         )
         vpc, security_groups = self._network(deploy)
         code = code or function_code(settings)
@@ -85,6 +86,8 @@ class RunbookAutopilotStack(cdk.Stack):
                 environment.update(self.escalation.environment())
             if grantables.reports_bucket is not None and "s3:write-reports" in step.aws:
                 environment["REPORTS_BUCKET"] = grantables.reports_bucket.bucket_name
+            if grantables.lock_table is not None and "dynamodb:lock" in step.aws:
+                environment[LOCK_TABLE_ENV] = grantables.lock_table.table_name
             placed = vpc is not None and _needs_vpc(step, deploy)
             grant = grant_for(step, grantables)
             self.functions[step.name] = StepLambda(
@@ -189,6 +192,26 @@ class RunbookAutopilotStack(cdk.Stack):
         )
         return bucket
 
+    def _lock_table(self) -> dynamodb.Table:
+        """One active runbook per target (functions/adapters/locks.py): items expire through TTL."""
+        table = dynamodb.Table(
+            self,
+            "TargetLocks",
+            partition_key=dynamodb.Attribute(name="target", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expires_at",
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            table,
+            "AwsSolutions-DDB3",
+            "Holds only short-lived lock items that expire with their run; there is nothing to restore, and a "
+            "lost item frees a lock early at worst (the next run takes it again).",
+        )
+        cdk.CfnOutput(self, "LockTableName", value=table.table_name)
+        return table
+
     def _extra_placeholders(self) -> dict[str, ExtraPlaceholder]:
         """Values a runbook may name in ``Runbook.extra_placeholders`` besides its steps' function ARNs."""
         extras: dict[str, ExtraPlaceholder] = {}
@@ -242,6 +265,10 @@ class RunbookAutopilotStack(cdk.Stack):
                         alarm_names=names,
                         description=f"{service}: alarm to ALARM starts {runbook}",
                     )
+
+
+def _any_needs(steps: list[Step], need: str) -> bool:
+    return any(need in step.aws for step in steps)
 
 
 def _needs_vpc(step: Step, deploy: DeployContext) -> bool:

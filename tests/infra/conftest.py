@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.catalog import RUNBOOKS, Runbook
+from functions.catalog import RUNBOOKS, Runbook, Step
 from tests.infra.synth import FIXTURES, ROOT, VPC_CONTEXT, Synth, synth_once
 
 FIXTURE_RUNBOOKS = {
@@ -34,13 +34,24 @@ FIXTURE_RUNBOOKS = {
     ),
     "p2-high-error-rate": Runbook(
         name="p2-high-error-rate",
-        asl_file="fixture_scheduled.asl.json",
-        description="Fixture: P2 started by the error-rate alarm",
-        steps=("NormalizeInput", "PublishIncidentUpdate"),
+        asl_file="fixture_locked.asl.json",
+        description="Fixture: P2 started by the error-rate alarm, taking the target lock",
+        steps=("NormalizeInput", "FixtureTakeLock"),
         timeout_minutes=30,
         triggers=("alarm",),
         extra_placeholders=("TopicArnL2",),
     ),
+}
+
+
+# A step with the lock need (until the catalog's lock steps are wired into a runbook).
+FIXTURE_STEPS = {
+    "FixtureTakeLock": Step(
+        "FixtureTakeLock",
+        "functions.handlers.acquire_target_lock.lambda_handler",
+        "Fixture: take the one-run-per-target lock",
+        aws=("dynamodb:lock",),  # type: ignore[arg-type]  # until AwsNeed lists it
+    )
 }
 
 
@@ -70,4 +81,5 @@ def fixture_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         context={},
         statemachines_dir=machines,
         runbooks=FIXTURE_RUNBOOKS,
+        steps=FIXTURE_STEPS,
     )

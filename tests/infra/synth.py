@@ -59,13 +59,14 @@ def synth_once(
     context: dict[str, Any],
     statemachines_dir: Path,
     runbooks: dict[str, Any] | None = None,
+    steps: dict[str, Any] | None = None,
 ) -> Synth:
     """Synthesize into ``out`` unless a worker already did; the result is read back from disk."""
     with _locked(out.with_suffix(".lock")):
         done = out / "info.json"
         if not done.exists():
             shutil.rmtree(out, ignore_errors=True)
-            _synth(out, context=context, statemachines_dir=statemachines_dir, runbooks=runbooks)
+            _synth(out, context=context, statemachines_dir=statemachines_dir, runbooks=runbooks, steps=steps)
     return Synth(
         out=out,
         template=json.loads((out / f"{STACK}.template.json").read_text()),
@@ -74,7 +75,12 @@ def synth_once(
 
 
 def _synth(
-    out: Path, *, context: dict[str, Any], statemachines_dir: Path, runbooks: dict[str, Any] | None
+    out: Path,
+    *,
+    context: dict[str, Any],
+    statemachines_dir: Path,
+    runbooks: dict[str, Any] | None,
+    steps: dict[str, Any] | None,
 ) -> None:
     import aws_cdk as cdk
 
@@ -83,9 +89,10 @@ def _synth(
 
     started = time.monotonic()
     app = cdk.App(context={"aws:cdk:bundling-stacks": [], **context}, outdir=str(out))
-    patch = mock.patch.dict(catalog.RUNBOOKS, runbooks, clear=True) if runbooks else mock.patch.dict({})
+    runbooks_patch = mock.patch.dict(catalog.RUNBOOKS, runbooks or {}, clear=bool(runbooks))
+    steps_patch = mock.patch.dict(catalog.STEPS, steps or {})  # added to the real steps
     error = None
-    with patch:
+    with runbooks_patch, steps_patch:
         stack = build(app, statemachines_dir=statemachines_dir)
         info: dict[str, Any] = {
             "runbooks": [runbook.name for runbook in stack.runbooks],

@@ -32,6 +32,7 @@ ACKNOWLEDGED_RULES = {
     "AwsSolutions::AwsSolutions-L1",  # python3.13 pinned with the wheels
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]",  # X-Ray, ENIs, log delivery, DescribeTargetHealth
     "AwsSolutions::AwsSolutions-S1",  # reports bucket, when a step writes reports
+    "AwsSolutions::AwsSolutions-DDB3",  # lock table: short-lived items, nothing to restore
 }
 ACKNOWLEDGED_PATTERNS = (
     r"AwsSolutions::AwsSolutions-IAM5\[Resource::<Reports[0-9A-F]{8}\.Arn>/\*\]",

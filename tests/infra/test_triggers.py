@@ -107,3 +107,33 @@ def test_without_a_vpc_no_function_is_placed_and_synth_warns(fixture_synth: Synt
     metadata = json.loads((fixture_synth.out / f"{STACK}.metadata.json").read_text())
     warnings = [e["data"] for entries in metadata.values() for e in entries if e["type"] == "aws:cdk:warning"]
     assert any("No vpcId in context" in str(w) for w in warnings)
+
+
+def test_a_lock_step_gets_the_lock_table_and_only_item_rights_on_it(fixture_synth: Synth) -> None:
+    (table_id,) = fixture_synth.resources("AWS::DynamoDB::Table")
+    table = fixture_synth.template["Resources"][table_id]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "target", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    function = fixture_synth.resources("AWS::Lambda::Function")[
+        fixture_synth.info["functions"]["FixtureTakeLock"]
+    ]
+    assert function["Properties"]["Environment"]["Variables"]["LOCK_TABLE"] == {"Ref": table_id}
+    role = fixture_synth.info["roles"]["FixtureTakeLock"]
+    statements = [
+        s
+        for p in fixture_synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if str(s["Action"]).count("dynamodb:")
+    ]
+    assert statements == [
+        {
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table_id, "Arn"]},
+        }
+    ]
+    normalize = fixture_synth.resources("AWS::Lambda::Function")[
+        fixture_synth.info["functions"]["NormalizeInput"]
+    ]
+    assert "LOCK_TABLE" not in normalize["Properties"]["Environment"]["Variables"]
