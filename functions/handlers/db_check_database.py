@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters import postgres_maintenance as pm
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
+from functions.handlers.db_common import db_step
 from functions.logic.db_maintenance import evaluate_database_checks
 
 
@@ -17,16 +16,13 @@ from functions.logic.db_maintenance import evaluate_database_checks
 def lambda_handler(event: dict[str, Any]) -> StepResult:
     step = db_step("DbCheckDatabase", event)
 
-    def run() -> StepResult:
-        with postgres.connection(step.db) as conn:
-            pm.set_timeouts(conn, statement_ms=step.statement_ms())
-            sizes, replicas, sessions = (
-                pm.database_sizes(conn),
-                pm.replication(conn),
-                pm.activity(conn, step.now()),
-            )
+    def use(conn: Any) -> StepResult:
         return evaluate_database_checks(
-            sizes, replicas, sessions, step.db.expected_replicas, step.settings.maintenance
+            pm.database_sizes(conn),
+            pm.replication(conn),
+            pm.activity(conn, step.now()),
+            step.db.expected_replicas,
+            step.settings.maintenance,
         )
 
-    return timed(run)
+    return step.on_connection(use)

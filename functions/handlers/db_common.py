@@ -13,7 +13,15 @@ from functions.core.config import Database, Settings, get_settings
 from functions.core.envelope import envelope_of
 from functions.core.errors import ConfigurationError, InvalidInput
 from functions.core.results import StepResult
-from functions.logic.db_maintenance import Window, database_key, skipped_past_window, statement_timeout_ms
+from functions.logic.db_maintenance import (
+    Pace,
+    Window,
+    database_key,
+    skipped_past_window,
+    statement_timeout_ms,
+)
+
+NO_WINDOW_STATEMENT_MS = 45_000  # diagnostics: a statement ends well inside their 60 s Lambda timeout
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,27 @@ class DbStep:
     def statement_ms(self) -> int:
         """The statement_timeout of this step: its budget, and never past the window's end."""
         if self.window is None:
-            return 60_000
+            return NO_WINDOW_STATEMENT_MS
         return statement_timeout_ms(self.name, self.window, self.now())
+
+    @property
+    def pace(self) -> Pace:
+        return Pace(self.name, self.window, self.now)
+
+    def on_connection(
+        self, use: Callable[[Any], StepResult], *, application_name: str = "runbook-autopilot"
+    ) -> StepResult:
+        """``use(conn)`` on a new autocommit connection bounded by this step's statement_timeout, timed;
+        psycopg errors come out named (DatabaseUnavailable, TransientError)."""
+        from functions.adapters import postgres  # psycopg costs ~0.5 s to import: only steps that connect
+        from functions.adapters.postgres_maintenance import set_timeouts
+
+        def run() -> StepResult:
+            with postgres.connection(self.db, application_name=application_name) as conn:
+                set_timeouts(conn, statement_ms=self.statement_ms())
+                return use(conn)
+
+        return timed(run)
 
 
 def db_step(name: str, event: dict[str, Any]) -> DbStep:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters import postgres_diagnostics as pd
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
+from functions.handlers.db_common import db_step
 from functions.logic.db_diagnostics import blocking_result
 
 
@@ -16,8 +15,7 @@ from functions.logic.db_diagnostics import blocking_result
 def lambda_handler(event: dict[str, Any]) -> StepResult:
     step = db_step("DbFindBlockingLocks", event)
 
-    def run() -> StepResult:
-        with postgres.connection(step.db, application_name="runbook-autopilot-diagnostics") as conn:
-            return blocking_result(pd.blocking_locks(conn, step.now()))
-
-    return timed(run)
+    return step.on_connection(
+        lambda conn: blocking_result(pd.blocking_locks(conn, step.now())),
+        application_name="runbook-autopilot-diagnostics",
+    )

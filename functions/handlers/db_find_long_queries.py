@@ -6,11 +6,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters import postgres_diagnostics as pd
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
+from functions.handlers.db_common import db_step
 from functions.logic.db_diagnostics import LONG_QUERY_SECONDS, long_queries_result
 
 
@@ -20,16 +19,14 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     seconds = float(event.get("long_query_seconds") or LONG_QUERY_SECONDS)
     terminate = event.get("terminate_long_queries") is True
 
-    def run() -> StepResult:
-        with postgres.connection(step.db, application_name="runbook-autopilot-diagnostics") as conn:
-            rows = pd.long_queries(conn, step.now(), seconds)
-            return long_queries_result(
-                rows,
-                step.settings.maintenance,
-                seconds=seconds,
-                terminate=terminate,
-                dry_run=step.dry_run,
-                terminate_one=partial(pd.terminate_if_same_query, conn),
-            )
+    def use(conn: Any) -> StepResult:
+        return long_queries_result(
+            pd.long_queries(conn, step.now(), seconds),
+            step.settings.maintenance,
+            seconds=seconds,
+            terminate=terminate,
+            dry_run=step.dry_run,
+            terminate_one=partial(pd.terminate_if_same_query, conn),
+        )
 
-    return timed(run)
+    return step.on_connection(use, application_name="runbook-autopilot-diagnostics")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters import postgres_maintenance as pm
 from functions.adapters.http_probe import http_get
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
+from functions.handlers.db_common import db_step
 from functions.logic.db_maintenance import evaluate_post_checks
 
 
@@ -25,10 +24,6 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
         }
     )
 
-    def run() -> StepResult:
-        with postgres.connection(step.db) as conn:
-            pm.set_timeouts(conn, statement_ms=60_000)
-            facts = pm.server_facts(conn)
-        return evaluate_post_checks(facts, [http_get(url) for url in urls])
-
-    return timed(run)
+    return step.on_connection(
+        lambda conn: evaluate_post_checks(pm.server_facts(conn), [http_get(u) for u in urls])
+    )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters.postgres_maintenance import MaintenanceSql
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
-from functions.logic.db_maintenance import Pace, reindex_indexes, split_names
+from functions.handlers.db_common import db_step
+from functions.logic.db_maintenance import reindex_indexes, split_names
 
 
 @step_handler
@@ -20,15 +19,13 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     if skipped := step.skipped():
         return skipped
 
-    def run() -> StepResult:
-        with postgres.connection(step.db) as conn:
-            return reindex_indexes(
-                MaintenanceSql(conn),
-                m.reindex,
-                m.tables,
-                dry_run=step.dry_run,
-                pace=Pace(step.name, step.window, step.now),
-                lock_ms=m.lock_timeout_seconds * 1000,
-            )
-
-    return timed(run)
+    return step.on_connection(
+        lambda conn: reindex_indexes(
+            MaintenanceSql(conn),
+            m.reindex,
+            m.tables,
+            dry_run=step.dry_run,
+            pace=step.pace,
+            lock_ms=m.lock_timeout_seconds * 1000,
+        )
+    )

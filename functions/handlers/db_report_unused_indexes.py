@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters.postgres_maintenance import MaintenanceSql
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
-from functions.logic.db_maintenance import Pace, report_unused_indexes
+from functions.handlers.db_common import db_step
+from functions.logic.db_maintenance import report_unused_indexes
 
 
 @step_handler
@@ -18,10 +17,4 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     if skipped := step.skipped():
         return skipped
 
-    def run() -> StepResult:
-        with postgres.connection(step.db) as conn:
-            return report_unused_indexes(
-                MaintenanceSql(conn), step.now(), Pace(step.name, step.window, step.now)
-            )
-
-    return timed(run)
+    return step.on_connection(lambda conn: report_unused_indexes(MaintenanceSql(conn), step.now(), step.pace))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters import postgres
 from functions.adapters.postgres_maintenance import MaintenanceSql
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
-from functions.handlers.db_common import db_step, timed
-from functions.logic.db_maintenance import Pace, split_names, vacuum_tables
+from functions.handlers.db_common import db_step
+from functions.logic.db_maintenance import split_names, vacuum_tables
 
 
 @step_handler
@@ -20,14 +19,12 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     if skipped := step.skipped():
         return skipped
 
-    def run() -> StepResult:
-        with postgres.connection(step.db) as conn:
-            return vacuum_tables(
-                MaintenanceSql(conn),
-                m.tables,
-                dry_run=step.dry_run,
-                pace=Pace(step.name, step.window, step.now),
-                lock_ms=m.lock_timeout_seconds * 1000,
-            )
-
-    return timed(run)
+    return step.on_connection(
+        lambda conn: vacuum_tables(
+            MaintenanceSql(conn),
+            m.tables,
+            dry_run=step.dry_run,
+            pace=step.pace,
+            lock_ms=m.lock_timeout_seconds * 1000,
+        )
+    )

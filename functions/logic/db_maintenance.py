@@ -205,18 +205,11 @@ def evaluate_backup(backup: dict[str, Any] | None, max_age_hours: int, now: date
     kind, newest = max(points, key=lambda point: parse_iso(point[1]))
     age_hours = (now - parse_iso(newest)).total_seconds() / 3600
     details.update({"newest": newest, "newest_kind": kind, "age_hours": round(age_hours, 2)})
-    if age_hours > max_age_hours:
-        details["finding"] = f"newest backup is {age_hours:.1f} h old (limit {max_age_hours} h)"
-        return StepResult(
-            status=Status.FAILED,
-            summary=f"{backup['instance']}: newest backup ({kind}) is {age_hours:.1f} h old, over {max_age_hours} h",
-            details=details,
-        )
-    return StepResult(
-        status=Status.OK,
-        summary=f"{backup['instance']}: newest backup ({kind}) is {age_hours:.1f} h old",
-        details=details,
-    )
+    summary = f"{backup['instance']}: newest backup ({kind}) is {age_hours:.1f} h old"
+    if age_hours <= max_age_hours:
+        return StepResult(status=Status.OK, summary=summary, details=details)
+    details["finding"] = f"newest backup is {age_hours:.1f} h old (limit {max_age_hours} h)"
+    return StepResult(status=Status.FAILED, summary=f"{summary}, over {max_age_hours} h", details=details)
 
 
 def evaluate_replication(rows: list[dict[str, Any]], expected: list[str], m: Maintenance) -> list[str]:
