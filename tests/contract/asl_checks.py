@@ -6,6 +6,7 @@ defect. Problems read "<state>: <what is wrong>" so a failing test names the pla
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -76,6 +77,33 @@ def task_problems(asl: dict[str, Any]) -> list[str]:
             problems.append(f"{name}: no Catch")
         if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
             problems.append(f"{name}: no TimeoutSeconds")
+    return problems
+
+
+def timeout_problems(asl: dict[str, Any], runbook: Runbook) -> list[str]:
+    """The machine's TimeoutSeconds is its runbook's budget at most, and a Task that invokes a step's Lambda
+    waits at least that Lambda's own timeout: a Task that gives up first leaves the Lambda running, and a
+    retry would then run a mutating step twice at once."""
+    budget = runbook.timeout_minutes * 60
+    problems = []
+    if not 0 < asl.get("TimeoutSeconds", 0) <= budget:
+        problems.append(
+            f"top level: TimeoutSeconds {asl.get('TimeoutSeconds')} is not within the budget ({budget} s)"
+        )
+    for name, state in iter_states(asl.get("States", {})):
+        timeout = state.get("TimeoutSeconds")
+        if state.get("Type") != "Task" or not isinstance(timeout, int):
+            continue
+        called = {
+            placeholder.removesuffix("FunctionArn")
+            for placeholder in PLACEHOLDER_RE.findall(json.dumps(state))
+        }
+        problems += [
+            f"{name}: TimeoutSeconds {timeout} is shorter than the {step} Lambda's timeout "
+            f"({STEPS[step].timeout_seconds} s)"
+            for step in sorted(called & STEPS.keys())
+            if timeout < STEPS[step].timeout_seconds
+        ]
     return problems
 
 

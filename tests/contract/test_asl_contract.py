@@ -19,6 +19,7 @@ from tests.contract.asl_checks import (
     language_problems,
     placeholder_problems,
     task_problems,
+    timeout_problems,
     validator_problems,
 )
 
@@ -44,7 +45,7 @@ BAD = Runbook(
     name="fixture-bad",
     asl_file="bad.asl.json",
     description="Fixture: bad",
-    steps=("NormalizeInput", "CheckPods", "DecideAction", "VerifyRecovery"),
+    steps=("NormalizeInput", "CheckPods", "DecideAction", "RestartDeployment", "VerifyRecovery"),
     timeout_minutes=15,
 )
 
@@ -71,6 +72,11 @@ def test_the_independent_validator_accepts_it(path: Path) -> None:
 @each_asl_file
 def test_every_task_has_retry_catch_and_timeout(path: Path) -> None:
     assert task_problems(load(path)) == []
+
+
+@each_asl_file
+def test_timeouts_fit_the_budget_and_no_task_gives_up_before_its_lambda(path: Path) -> None:
+    assert timeout_problems(load(path), owner(path)) == []
 
 
 @each_asl_file
@@ -109,6 +115,7 @@ def test_the_readme_shows_the_current_diagrams() -> None:
 def test_the_good_fixture_passes_every_check() -> None:
     asl = load(FIXTURES / "good.asl.json")
     assert task_problems(asl) == []
+    assert timeout_problems(asl, GOOD) == []
     assert placeholder_problems((FIXTURES / "good.asl.json").read_text(), GOOD) == []
     assert graph_problems(asl) == []
     assert language_problems(asl) == []
@@ -131,6 +138,14 @@ def test_tasks_without_retry_catch_or_timeout_are_reported_at_any_depth() -> Non
         "Task retrying too little: Retry does not cover Lambda.AWSLambdaException, "
         "Lambda.SdkClientException, TransientError",
         "Task without a Retry: no Retry",
+    ]
+
+
+def test_a_machine_over_its_budget_and_a_task_giving_up_before_its_lambda_are_reported() -> None:
+    assert timeout_problems(load(FIXTURES / "bad.asl.json"), BAD) == [
+        "top level: TimeoutSeconds 86400 is not within the budget (900 s)",
+        "Task giving up before its Lambda: TimeoutSeconds 20 is shorter than the RestartDeployment Lambda's "
+        "timeout (60 s)",
     ]
 
 
