@@ -23,8 +23,7 @@ NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
 LAMBDA_HASH := $(shell cat requirements.txt | sha256sum | cut -c1-16)
 LAMBDA_STAMP := .cache/.stamp-lambda-deps-$(LAMBDA_HASH)
 
-# mypy refuses a path that does not exist (or holds no Python yet), and others are still adding these.
-MYPY_PATHS := functions runbook scripts $(if $(wildcard infra/*.py),infra) $(wildcard app.py)
+MYPY_PATHS := functions runbook infra app.py scripts
 PYTEST_ARGS ?= -n 2
 DEMO_ARGS ?= --event events/alarm-sales-service-5xx.json --scenario bad-deploy
 
