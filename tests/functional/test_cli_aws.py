@@ -7,6 +7,7 @@ real response and error shapes; Step Functions is moto's, running the definition
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,14 @@ def no_stack(stubber: Stubber, times: int = 1) -> None:
         )
 
 
+def finished(sfn: Any, arn: str) -> None:
+    """moto runs an execution in a thread: wait (bounded) until it has left RUNNING."""
+    deadline = time.monotonic() + 20
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still running"
+        time.sleep(0.05)
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main([*argv, "--region", REGION])
     out, err = capsys.readouterr()
@@ -175,6 +184,8 @@ def test_without_the_stack_machines_are_found_by_name(aws, capsys) -> None:
     code, out, _ = run(capsys, "start", "p1-service-down", "--service", "sales-service", "--name", "drill-1")
     assert code == 0
     assert "drill-1" in out
+    arn = aws["machines"]["p1-service-down"].replace(":stateMachine:", ":execution:") + ":drill-1"
+    finished(aws["sfn"], arn)
     code, out, _ = run(capsys, "status", "drill-1", "--runbook", "p1-service-down", "--json")
     assert code == 0
     status = json.loads(out)
@@ -190,6 +201,7 @@ def test_status_of_a_failed_run_shows_its_error(aws, capsys) -> None:
     started = aws["sfn"].start_execution(
         stateMachineArn=aws["machines"]["db-maintenance"], name="weekly-1", input="{}"
     )
+    finished(aws["sfn"], started["executionArn"])
     code, out, _ = run(capsys, "status", started["executionArn"])
     assert code == 0
     assert "FAILED" in out
@@ -213,7 +225,10 @@ def test_an_unknown_execution_name_is_a_clear_error(aws, capsys) -> None:
 
 def test_list_shows_each_deployed_runbook_and_its_executions(aws, capsys) -> None:
     aws["sfn"].start_execution(stateMachineArn=aws["machines"]["p1-service-down"], name="p1-a", input="{}")
-    aws["sfn"].start_execution(stateMachineArn=aws["machines"]["db-maintenance"], name="db-a", input="{}")
+    db_a = aws["sfn"].start_execution(
+        stateMachineArn=aws["machines"]["db-maintenance"], name="db-a", input="{}"
+    )
+    finished(aws["sfn"], db_a["executionArn"])
     stack_outputs(aws["cfn"], aws["machines"], times=2)
     code, out, _ = run(capsys, "list", "--json")
     assert code == 0
@@ -229,6 +244,7 @@ def test_history_lists_the_states_an_execution_went_through(aws, capsys) -> None
     started = aws["sfn"].start_execution(
         stateMachineArn=aws["machines"]["p1-service-down"], name="h-1", input="{}"
     )
+    finished(aws["sfn"], started["executionArn"])
     code, out, _ = run(capsys, "history", started["executionArn"])
     assert code == 0
     assert "ExecutionStarted" in out
