@@ -18,6 +18,7 @@ AwsNeed = Literal[
     "rds:read",  # rds:DescribeDBInstances / DescribeDBSnapshots
     "s3:write-reports",  # the reports bucket
     "cloudwatch:read",  # GetMetricData / DescribeAlarms
+    "dynamodb:lock",  # the one-run-per-target lock table
 ]
 
 
@@ -64,6 +65,7 @@ STEPS: dict[str, Step] = {
             "NormalizeInput",
             f"{_H}.normalize_input.lambda_handler",
             "Turn an alarm event or a request into the run envelope",
+            timeout_seconds=20,
         ),
         Step(
             "CheckHealthEndpoints",
@@ -108,6 +110,20 @@ STEPS: dict[str, Step] = {
             database=True,
             http_probes=True,
             aws=("secrets:read",),
+        ),
+        Step(
+            "AcquireTargetLock",
+            f"{_H}.acquire_target_lock.lambda_handler",
+            "Take the target's lock: one active runbook per target; a duplicate start ends as deduplicated",
+            timeout_seconds=20,
+            aws=("dynamodb:lock",),
+        ),
+        Step(
+            "ReleaseTargetLock",
+            f"{_H}.release_target_lock.lambda_handler",
+            "Release the target's lock on every end path",
+            timeout_seconds=20,
+            aws=("dynamodb:lock",),
         ),
         Step(
             "DecideAction",
@@ -297,6 +313,7 @@ RUNBOOKS: dict[str, Runbook] = {
             description="P1: Service Completely Down",
             steps=(
                 "NormalizeInput",
+                "AcquireTargetLock",
                 "CheckHealthEndpoints",
                 "CheckTargetHealth",
                 "CheckPods",
@@ -311,6 +328,7 @@ RUNBOOKS: dict[str, Runbook] = {
                 "VerifyRecovery",
                 "PublishIncidentUpdate",
                 "Escalate",
+                "ReleaseTargetLock",
             ),
             timeout_minutes=60,
             triggers=("alarm", "manual"),
