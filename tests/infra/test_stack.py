@@ -149,6 +149,12 @@ def test_each_role_holds_exactly_what_its_step_needs(app_synth: Synth) -> None:
         "rds:read": {"rds:DescribeDBInstances", "rds:DescribeDBSnapshots"},
         "s3:write-reports": {"s3:PutObject"},
         "cloudwatch:read": {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"},
+        "dynamodb:lock": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
     }
     for step, role in app_synth.info["roles"].items():
         actions = {a for s in statements(app_synth, role) for a in actions_of(s)}
