@@ -9,8 +9,6 @@ import json
 import re
 from typing import Any
 
-from pydantic import ValidationError
-
 from functions.core.clock import parse_iso, to_iso
 from functions.core.config import Settings, is_dns_label, is_dns_name
 from functions.core.envelope import Envelope, Incident, Options, Target, Trigger
@@ -192,7 +190,3 @@ def _incident_id(severity: str, service: str, started_at: str) -> str:
     digest = hashlib.sha256(json.dumps([severity, service, started_at]).encode()).hexdigest()[:6]
     stamp = started_at.replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
     return f"{severity}-{stamp}-{digest}"
-
-
-def validation_message(error: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())

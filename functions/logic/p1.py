@@ -38,7 +38,8 @@ class Plan(BaseModel):
     escalation_reason: str | None = None
 
     def result(self) -> StepResult:
-        status = {"NONE": Status.OK, "ESCALATE": Status.DEGRADED}.get(self.action, Status.CHANGED)
+        # a decision changes nothing: OK when the runbook can act (or need not), DEGRADED when it must escalate
+        status = Status.DEGRADED if self.action == "ESCALATE" else Status.OK
         label = (
             self.action
             if self.action not in OPTION_LETTER

@@ -308,7 +308,12 @@ def publish_incident_update(
     )
 
 
+ESCALATION_LEVELS = ("L1", "L2", "L3", "management")
+
+
 def escalate(state: dict[str, Any], envelope: Envelope, publish: Publisher, level: str = "L2") -> StepResult:
+    if level not in ESCALATION_LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(ESCALATION_LEVELS)}")
     plan = state.get("plan", {}).get("details", {}) if isinstance(state.get("plan"), dict) else {}
     error = state.get("error")
     if isinstance(error, dict) and error.get("Error"):
