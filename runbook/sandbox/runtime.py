@@ -192,7 +192,8 @@ class Sandbox:
         self.drain_messages()
         self.messages.clear()
         self.lambdas.invocations.clear()
-        for item in client("dynamodb").scan(TableName=LOCK_TABLE).get("Items", []):  # a new world holds no locks
+        # a new world holds no locks
+        for item in client("dynamodb").scan(TableName=LOCK_TABLE).get("Items", []):
             client("dynamodb").delete_item(TableName=LOCK_TABLE, Key={"target": item["target"]})
 
     @staticmethod
