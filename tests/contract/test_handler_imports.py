@@ -1,7 +1,7 @@
 """Every catalog step's handler exists once its runbook's ASL does, and only cluster steps load Kubernetes.
 
-The Kubernetes client costs seconds of cold start; a step with ``kubernetes=False`` must not pay it. Each
-module is imported in a fresh interpreter, since ``sys.modules`` of this test process is shared.
+The Kubernetes client costs seconds of cold start; a step with ``kubernetes=False`` must not pay it. The
+handlers are imported in a fresh interpreter, since ``sys.modules`` of this test process is shared.
 """
 
 from __future__ import annotations
