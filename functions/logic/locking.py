@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from functions.core.envelope import Envelope
@@ -39,7 +40,10 @@ def acquire_lock(
         )
     note = f"{envelope.runbook} {envelope.incident.id if envelope.incident else ''} ({envelope.reason})"
     held = acquire(key, owner, now=now, ttl_seconds=ttl, note=note)
-    return StepResult(status=Status.CHANGED, summary=f"locked {key} until {held['expires_at']}", details=held)
+    until = datetime.fromtimestamp(held["expires_at"], tz=UTC).strftime("%H:%M UTC")
+    return StepResult(
+        status=Status.CHANGED, summary=f"locked {key} until {until} (or until this run ends)", details=held
+    )
 
 
 def release_lock(
