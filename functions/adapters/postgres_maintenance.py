@@ -328,3 +328,8 @@ class MaintenanceSql:
 
     def set_timeouts(self, statement_ms: int, lock_ms: int | None = None) -> None:
         set_timeouts(self.conn, statement_ms=statement_ms, lock_ms=lock_ms)
+
+    def configure_session(self, settings: dict[str, str]) -> None:
+        """Session settings (names and values are parameters of set_config, never SQL text)."""
+        for name, value in settings.items():
+            self.conn.execute("SELECT set_config(%s, %s, false)", (name, value))
