@@ -12,9 +12,10 @@ from typing import Any, TextIO
 
 from functions import catalog
 
-MUTATING_STEPS = {"RestartDeployment", "ScaleDeployment", "RollbackDeployment"}
+BOOKKEEPING_STEPS = {"AcquireTargetLock", "ReleaseTargetLock"}  # changes to the lock table, not to systems
 # What starts a runbook that no alarm starts, when no --event is given: its schedule's event.
 SCHEDULE_EVENTS = {"db-maintenance": "events/schedule-db-maintenance.json"}
+DEFAULT_SCENARIOS = {"db-maintenance": "maintenance-night"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runbook.sandbox.scenarios import ScenarioError, load_scenario
 
     try:
-        scenario = load_scenario(args.scenario or "bad-deploy")
+        scenario = load_scenario(args.scenario or DEFAULT_SCENARIOS.get(args.runbook, "bad-deploy"))
     except ScenarioError as error:
         print(f"runbook run: {error}", file=sys.stderr)
         return 2
@@ -172,7 +173,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         changes = [
             i
             for i in sandbox.lambdas.invocations
-            if i.function.removeprefix("runbook-autopilot-") in MUTATING_STEPS
+            if isinstance(i.result, dict)
+            and i.result.get("status") in ("CHANGED", "DRY_RUN")
+            and i.function.removeprefix("runbook-autopilot-") not in BOOKKEEPING_STEPS
         ]
         mutations = list(sandbox.kube.mutations)
         history_path = args.history or Path(".sandbox") / f"history-{args.runbook}-{scenario.name}.json"
@@ -200,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Decision: {output['plan']['summary']}", file=out)
     print("Actions taken:", file=out)
     if not changes:
-        print("  none: no change was made to the cluster", file=out)
+        print("  none: the runbook changed nothing", file=out)
     for change in changes:
         result = change.result if isinstance(change.result, dict) else {}
         print(
