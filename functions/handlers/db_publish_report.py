@@ -20,8 +20,9 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     now = step.now()
     subject, body = render_report(event, step.db.dbname, step.settings.environment, now)
     location = reports.store_report(report_key(event, now), body)
-    # The report is published in a dry run too: it is what the person asked to see.
-    published = sns.publish(REPORT_TOPIC_LEVEL, subject, body + f"\nStored at {location}\n", dry_run=False)
+    # A dry run stores its report (what the person asked to see) but sends nothing, as every dry run: a drill
+    # on AWS must not page the on-call with a FAILED maintenance.
+    published = sns.publish(REPORT_TOPIC_LEVEL, subject, body + f"\nStored at {location}\n", dry_run=step.dry_run)
     outcome = outcome_of(event)
     return StepResult(
         status=Status.OK if outcome.startswith("COMPLETED") else Status.FAILED,
@@ -31,7 +32,7 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
             "error": error_of(event),
             "location": location,
             "subject": published["subject"],
-            "message_id": published["message_id"],
+            "message_id": published.get("message_id"),
             "truncated": published["truncated"],
         },
     )
