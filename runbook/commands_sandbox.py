@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="investigate for real, change nothing, send nothing"
     )
     run.add_argument(
-        "--scale", type=float, default=60.0, help="simulated seconds per real second (default 60)"
+        "--scale", type=_scale, default=60.0, help="simulated seconds per real second (1-3600, default 60)"
     )
     run.add_argument("--history", type=Path, default=None, help="write the execution history here (JSON)")
     run.add_argument("--quiet", action="store_true", help="print only the outcome")
@@ -40,11 +40,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     scenarios.set_defaults(func=cmd_scenarios)
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 1 and 3600 simulated seconds per real second")
+    return value
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from runbook.sandbox.scenarios import load_scenario, scenario_names
+    from runbook.sandbox.scenarios import ScenarioError, load_scenario, scenario_names
 
     for name in scenario_names():
-        scenario = load_scenario(name)
+        try:
+            scenario = load_scenario(name)
+        except ScenarioError as error:
+            print(f"{name:15} INVALID: {error}\n")
+            continue
         expect = scenario.expect
         actions = ", ".join(expect.get("actions", [])) or "no change"
         print(f"{name:15} expect {expect.get('outcome', '?'):10} ({actions})")
@@ -55,7 +69,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def _load_input(path: Path | None, default: str | None, dry_run: bool) -> dict[str, Any]:
     from runbook.sandbox.scenarios import REPO
 
-    if dry_run and path is None and default in SCHEDULE_EVENTS.values():
+    if dry_run and (path is None and default in SCHEDULE_EVENTS.values()):
         return {"dry_run": True}  # a person's start of a scheduled runbook
     source = path or (REPO / default if default else None)
     if source is None:
@@ -117,7 +131,8 @@ class LiveView:
             if kind == "TaskStateExited":
                 # Parallel branches interleave: the exit points back at its own task's outcome.
                 outcome = self.outcomes.get(event.get("previousEventId", -1), "")
-                self._print(f"  {self._stamp()}  ✓ {name}: {outcome}")
+                mark = "✗" if outcome.startswith(("[ERROR", "[TIMED OUT")) else "✓"
+                self._print(f"  {self._stamp()}  {mark} {name}: {outcome}")
             elif kind == "ChoiceStateExited":
                 self._print(f"  {self._stamp()}  ? {name}")
             elif kind == "ParallelStateExited":
@@ -138,8 +153,10 @@ def _cause(cause: str | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from functions.core.clock import to_iso
+    from functions.core.errors import ConfigurationError
     from runbook.sandbox.runtime import Sandbox
-    from runbook.sandbox.scenarios import ScenarioError, load_scenario
+    from runbook.sandbox.scenarios import ScenarioError, event_time, load_scenario
 
     try:
         scenario = load_scenario(args.scenario or DEFAULT_SCENARIOS.get(args.runbook, "bad-deploy"))
@@ -148,6 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     default_event = SCHEDULE_EVENTS.get(args.runbook, scenario.event)
     payload = _load_input(args.event, default_event, args.dry_run)
+    if args.event is not None or args.runbook in SCHEDULE_EVENTS:
+        started = event_time(payload)  # the world's clock starts when this input says it happened
+        scenario.start_at = to_iso(datetime.fromtimestamp(started, tz=UTC)) if started else scenario.start_at
     out = sys.stdout
     print(
         f"Runbook {args.runbook} in the sandbox, scenario {scenario.name}"
@@ -155,7 +175,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=out,
     )
     print("Starting the sandbox (moto, Kubernetes simulator, PostgreSQL)...", file=out, flush=True)
-    with Sandbox(scenario, scale=args.scale) as sandbox:
+    sandbox_cm = Sandbox(scenario, scale=args.scale)
+    try:
+        sandbox = sandbox_cm.__enter__()
+    except (ConfigurationError, ValueError) as error:  # the world or its config: the scenario's mistake
+        print(f"runbook run: scenario {scenario.name}: {error}", file=sys.stderr)
+        return 2
+    try:
         view = LiveView(out, sandbox.clock, quiet=args.quiet)
         arn = sandbox.start(args.runbook, payload)
         sim0, wall0 = sandbox.clock.now(), time.monotonic()
@@ -178,21 +204,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             and i.function.removeprefix("runbook-autopilot-") not in BOOKKEEPING_STEPS
         ]
         mutations = list(sandbox.kube.mutations)
-        history_path = args.history or Path(".sandbox") / f"history-{args.runbook}-{scenario.name}.json"
-        history_path.parent.mkdir(parents=True, exist_ok=True)
-        history_path.write_text(
-            json.dumps(
-                {
-                    "executionArn": arn,
-                    "status": description["status"],
-                    "input": payload,
-                    "output": output,
-                    "events": events,
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        history = {
+            "executionArn": arn,
+            "status": description["status"],
+            "input": payload,
+            "output": output,
+            "events": events,
+        }
+    finally:
+        sandbox_cm.__exit__(None, None, None)
 
     status = description["status"]
     outcome = output.get("outcome") or (description.get("error") if status != "SUCCEEDED" else "NO_ACTION")
@@ -224,7 +244,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f" {view.transitions} state transitions",
         file=out,
     )
-    print(f"Execution history: {history_path}", file=out)
+    history_path = args.history or Path(".sandbox") / f"history-{args.runbook}-{scenario.name}.json"
+    try:
+        history_path.parent.mkdir(parents=True, exist_ok=True)
+        history_path.write_text(json.dumps(history, indent=2, default=str))
+        print(f"Execution history: {history_path}", file=out)
+    except OSError as error:
+        print(f"Execution history not written: {history_path}: {error.strerror or error}", file=sys.stderr)
     if messages and not args.quiet:
         last = [m for m in messages if m.level == "L1"][-1:] or messages[-1:]
         print(

@@ -56,11 +56,7 @@ class Scenario:
         if self.start_at:
             return parse_iso(self.start_at).timestamp()
         if self.event:
-            event = json.loads((REPO / self.event).read_text())
-            stamp = event.get("detail", {}).get("state", {}).get("timestamp")
-            if stamp:
-                fixed = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", stamp)
-                return parse_iso(fixed).timestamp() + 20
+            return event_time(json.loads((REPO / self.event).read_text()))
         return None
 
     @property
@@ -97,11 +93,33 @@ class Scenario:
         return {}
 
 
+def event_time(event: Any) -> float | None:
+    """When a run started by ``event`` begins: 20 s after an alarm's transition (EventBridge's delivery), at a
+    scheduled event's time; None for a person's request (now)."""
+    if not isinstance(event, dict):
+        return None
+    stamp = (
+        event.get("detail", {}).get("state", {}).get("timestamp")
+        if isinstance(event.get("detail"), dict)
+        else None
+    )
+    try:
+        if isinstance(stamp, str):
+            return parse_iso(re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", stamp)).timestamp() + 20
+        if event.get("detail-type") == "Scheduled Event" and isinstance(event.get("time"), str):
+            return parse_iso(event["time"]).timestamp() + 5
+    except ValueError:
+        return None  # a malformed time: the runbook itself rejects the event, with its reason
+    return None
+
+
 def scenario_names() -> list[str]:
     return sorted(path.stem for path in SCENARIO_DIR.glob("*.yaml"))
 
 
 def load_scenario(name_or_path: str) -> Scenario:
+    """A scenario by name (``runbook/sandbox/scenarios/<name>.yaml``) or by path; every mistake is a
+    ``ScenarioError`` naming the file and the field."""
     path = Path(name_or_path)
     if not path.suffix:
         if not _NAME.fullmatch(name_or_path):
@@ -109,19 +127,46 @@ def load_scenario(name_or_path: str) -> Scenario:
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ScenarioError(f"unknown scenario {name_or_path!r}; known: {', '.join(scenario_names())}")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict) or "world" not in data:
-        raise ScenarioError(f"{path}: a scenario needs a 'world'")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ScenarioError(f"{path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("world"), dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping with a 'world' mapping (the cluster)")
     base = yaml.safe_load(BASE_CONFIG.read_text())
+
+    def field_of(key: str, kind: type, default: Any) -> Any:
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, kind):
+            raise ScenarioError(f"{path}: {key} must be {kind.__name__}, not {value!r}")
+        return value
+
+    database = field_of("database", str, "up")
+    if database not in ("up", "down"):
+        raise ScenarioError(f"{path}: database must be up or down, not {database!r}")
+    seed_rows = field_of("seed_rows", int, 2_000)
+    if not 0 < seed_rows <= 5_000_000:
+        raise ScenarioError(f"{path}: seed_rows must be between 1 and 5000000")
+    start_at = field_of("start_at", str, None)
+    if start_at is not None:
+        try:
+            parse_iso(start_at)
+        except ValueError:
+            raise ScenarioError(f"{path}: start_at {start_at!r} is not an ISO 8601 time") from None
+    event = field_of("event", str, None)
+    if event is not None and not (REPO / event).is_file():
+        raise ScenarioError(f"{path}: event {event} does not exist")
     return Scenario(
         name=path.stem,
         description=str(data.get("description", "")).strip(),
         world=data["world"],
-        config=_merge(base, data.get("config") or {}),
-        event=data.get("event"),
-        database=str(data.get("database", "up")),
-        database_name=str(data.get("database_name", "sales_db")),
-        seed_rows=int(data.get("seed_rows", 2_000)),
-        expect=dict(data.get("expect") or {}),
-        start_at=data.get("start_at"),
+        config=_merge(base, field_of("config", dict, None) or {}),
+        event=event,
+        database=database,
+        database_name=field_of("database_name", str, "sales_db"),
+        seed_rows=seed_rows,
+        expect=field_of("expect", dict, None) or {},
+        start_at=start_at,
     )

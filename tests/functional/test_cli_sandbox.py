@@ -56,3 +56,33 @@ def test_an_unreadable_event_file_is_a_clear_error(tmp_path, content):
 
     with pytest.raises(SystemExit, match=f"cannot read {path}"):
         main(["run", "p1-service-down", "--event", str(path), "--scenario", "healthy"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("world: [\n", "not valid YAML"),
+        ("description: no world\n", "a 'world' mapping"),
+        ("world: {}\nseed_rows: lots\n", "seed_rows must be int"),
+        ("world: {}\ndatabase: sideways\n", "database must be up or down"),
+        ("world:\n  images: {app: crashlop}\n", "fault must be one of healthy"),
+    ],
+)
+def test_a_mistake_in_a_scenario_file_is_one_clear_line(tmp_path, capsys, text, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+
+    code = main(
+        ["run", "p1-service-down", "--scenario", str(path), "--event", "events/manual-sales-service.json"]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_scale_is_checked_by_the_argument_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "p1-service-down", "--scale", "0"])
+
+    assert "must be between 1 and 3600" in capsys.readouterr().err
