@@ -22,7 +22,9 @@ def lambda_handler(event: dict[str, Any]) -> StepResult:
     location = reports.store_report(report_key(event, now), body)
     # A dry run stores its report (what the person asked to see) but sends nothing, as every dry run: a drill
     # on AWS must not page the on-call with a FAILED maintenance.
-    published = sns.publish(REPORT_TOPIC_LEVEL, subject, body + f"\nStored at {location}\n", dry_run=step.dry_run)
+    published = sns.publish(
+        REPORT_TOPIC_LEVEL, subject, body + f"\nStored at {location}\n", dry_run=step.dry_run
+    )
     outcome = outcome_of(event)
     return StepResult(
         status=Status.OK if outcome.startswith("COMPLETED") else Status.FAILED,

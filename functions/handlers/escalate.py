@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.adapters.sns import publish
+from functions.core.config import get_settings
 from functions.core.envelope import envelope_of
 from functions.core.observability import step_handler
 from functions.core.results import StepResult
@@ -14,4 +15,4 @@ from functions.logic.p1_steps import escalate
 @step_handler
 def lambda_handler(event: dict[str, Any]) -> StepResult:
     level = str(event.get("level", "L2"))
-    return escalate(event, envelope_of(event), publish, level=level)
+    return escalate(event, envelope_of(event), get_settings(), publish, level=level)

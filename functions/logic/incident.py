@@ -37,8 +37,10 @@ def incident_update(
     update_interval_minutes: int,
     user_impact: str,
     commander: str,
+    next_update: str | None = None,
 ) -> tuple[str, str]:
-    """Subject and body of one update, in the runbook book's template."""
+    """Subject and body of one update, in the runbook book's template. ``next_update`` replaces the planned
+    next update when this run will send none (it ended, or it handed the incident over)."""
     incident = envelope.incident
     target = envelope.target
     assert incident is not None and target is not None
@@ -51,7 +53,9 @@ def incident_update(
         next_update = "none planned (incident resolved)"
     else:
         eta = f"by {due.strftime('%H:%M UTC')} (runbook time limit {deadline_minutes} min)"
-        next_update = f"{(now + timedelta(minutes=update_interval_minutes)).strftime('%H:%M UTC')} or at the next phase change"
+        next_update = next_update or (
+            f"{(now + timedelta(minutes=update_interval_minutes)).strftime('%H:%M UTC')} or at the next phase change"
+        )
     dry = " [DRY RUN]" if envelope.options.dry_run else ""
     body = "\n".join(
         [
@@ -59,7 +63,8 @@ def incident_update(
             "",
             f"Status: {status}",
             f"Start Time: {incident.started_at}",
-            f"Services Affected: {target.service} (namespace {target.namespace}, cluster {target.cluster}, {target.environment})",
+            f"Services Affected: {target.service} (namespace {target.namespace}, cluster {target.cluster}, "
+            f"environment {target.environment})",
             f"User Impact: {user_impact if status != 'RESOLVED' else f'none now (was: {user_impact})'}",
             "",
             "Current Status:",
@@ -89,7 +94,8 @@ def escalation_page(
         [
             f"ESCALATION to {level}{dry} - {TITLES.get(incident.severity, incident.severity)}",
             "",
-            f"Service: {target.service} (namespace {target.namespace}, cluster {target.cluster}, {target.environment})",
+            f"Service: {target.service} (namespace {target.namespace}, cluster {target.cluster}, "
+            f"environment {target.environment})",
             f"Incident: {incident.id}, open {minutes:.0f} min (since {incident.started_at})",
             f"Why escalated: {reason}",
             f"Trigger: {envelope.trigger.kind} {envelope.trigger.source}",

@@ -289,6 +289,7 @@ def publish_incident_update(
     target = _target(envelope)
     service = settings.service(target.service)
     lines = [str(update["note"])] if update.get("note") else []
+    final = bool(update.get("final"))  # this run sends no further update after this one
     subject, body = incident_update(
         envelope,
         status=status,
@@ -296,8 +297,9 @@ def publish_incident_update(
         now_iso=iso_now(),
         deadline_minutes=settings.escalation.service_down["L1"],
         update_interval_minutes=settings.escalation.update_interval_minutes,
-        user_impact=service.user_impact,
+        user_impact=str(update.get("impact") or service.user_impact),
         commander=settings.escalation.incident_commander,
+        next_update="none planned: this run has ended; a new alarm starts a new run" if final else None,
     )
     sent = publish("L1", subject, body, dry_run=envelope.options.dry_run)
     verb = "would publish" if envelope.options.dry_run else "published"
@@ -311,7 +313,10 @@ def publish_incident_update(
 ESCALATION_LEVELS = ("L1", "L2", "L3", "management")
 
 
-def escalate(state: dict[str, Any], envelope: Envelope, publish: Publisher, level: str = "L2") -> StepResult:
+def escalate(
+    state: dict[str, Any], envelope: Envelope, settings: Settings, publish: Publisher, level: str = "L2"
+) -> StepResult:
+    """Page ``level`` with the findings and what was tried, then tell the incident channel (L1) who owns it now."""
     if level not in ESCALATION_LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(ESCALATION_LEVELS)}")
     plan = state.get("plan", {}).get("details", {}) if isinstance(state.get("plan"), dict) else {}
@@ -329,18 +334,37 @@ def escalate(state: dict[str, Any], envelope: Envelope, publish: Publisher, leve
         item = state.get(key)
         if isinstance(item, dict) and item.get("summary"):
             lines.append(f"{label}: {item['summary']}")
+    tried = list(plan.get("tried", []))
     subject, body = escalation_page(
         envelope,
         level=level,
         reason=reason,
         findings=lines or ["none recorded"],
-        tried=list(plan.get("tried", [])),
+        tried=tried,
         now_iso=iso_now(),
     )
-    sent = publish(level, subject, body, dry_run=envelope.options.dry_run)
-    verb = "would page" if envelope.options.dry_run else "paged"
+    dry_run = envelope.options.dry_run
+    sent = publish(level, subject, body, dry_run=dry_run)
+    service = settings.service(_target(envelope).service)
+    update_subject, update_body = incident_update(
+        envelope,
+        status="INVESTIGATING",
+        lines=[
+            f"Escalated to {level}: {reason}",
+            f"The runbook has stopped acting; {level} owns the incident now"
+            + (f" (options tried: {', '.join(tried)})" if tried else " (no change was made)"),
+        ],
+        now_iso=iso_now(),
+        deadline_minutes=settings.escalation.service_down["L1"],
+        update_interval_minutes=settings.escalation.update_interval_minutes,
+        user_impact=service.user_impact,
+        commander=settings.escalation.incident_commander,
+        next_update=f"from {level}, who now leads the incident",
+    )
+    update = publish("L1", update_subject, update_body, dry_run=dry_run)
+    verb = "would page" if dry_run else "paged"
     return StepResult(
-        status=Status.DRY_RUN if envelope.options.dry_run else Status.OK,
-        summary=f"{verb} {level}: {reason}",
-        details={"subject": subject, "level": level, "reason": reason, "sent": sent},
+        status=Status.DRY_RUN if dry_run else Status.OK,
+        summary=f"{verb} {level} and told L1: {reason}",
+        details={"subject": subject, "level": level, "reason": reason, "sent": sent, "l1_update": update},
     )

@@ -102,7 +102,8 @@ def test_database_down_changes_nothing_and_escalates(run):
 
     assert result.output["outcome"] == "ESCALATED"
     assert writes == []
-    assert statuses(result) == [("L1", "INVESTIGATING"), ("L2", "ESCALATION")]
+    # each topic keeps its order; across topics there is none (SNS fans out to separate queues)
+    assert statuses(result) == [("L1", "INVESTIGATING"), ("L1", "INVESTIGATING"), ("L2", "ESCALATION")]
     page = result.messages[-1]
     assert "critical dependency down: sales-db" in page.subject
     assert "Options tried: none" in page.body
@@ -116,8 +117,10 @@ def test_unfixable_tries_each_option_once_then_escalates(run):
     assert entered.count("Roll back the deployment") == 1
     assert entered.count("Restart the deployment") == 1
     assert writes == [{"verb": "PATCH", "path": DEPLOYMENT}, {"verb": "PATCH", "path": DEPLOYMENT}]
-    assert statuses(result)[-1] == ("L2", "ESCALATION")
+    assert statuses(result)[-2:] == [("L1", "INVESTIGATING"), ("L2", "ESCALATION")]
     assert "Options tried: ROLLBACK, RESTART" in result.messages[-1].body
+    handover = result.messages[-2].body  # the incident channel hears who owns the incident now
+    assert "- Escalated to L2:" in handover and "Next Update: from L2, who now leads the incident" in handover
 
 
 def test_healthy_service_gets_a_report_and_no_change(run):
@@ -126,7 +129,10 @@ def test_healthy_service_gets_a_report_and_no_change(run):
     assert result.output["outcome"] == "NO_ACTION"
     assert writes == []
     assert statuses(result) == [("L1", "INVESTIGATING"), ("L1", "MONITORING")]
-    assert "Every check passes" in result.messages[-1].body
+    final = result.messages[-1].body
+    assert "Every check passes" in final
+    assert "User Impact: None observed now: every check passes." in final
+    assert "Next Update: none planned: this run has ended" in final
 
 
 def test_dry_run_investigates_for_real_and_changes_and_sends_nothing(run):

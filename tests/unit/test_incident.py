@@ -102,5 +102,5 @@ def test_escalation_to_an_unknown_level_is_refused_and_publishes_nothing():
     sent = []
 
     with pytest.raises(InvalidInput, match="level must be one of"):
-        p1_steps.escalate({}, envelope(), lambda *a, **k: sent.append(a) or {}, level="L9; rm -rf /")
+        p1_steps.escalate({}, envelope(), None, lambda *a, **k: sent.append(a) or {}, level="L9; rm -rf /")
     assert sent == []
