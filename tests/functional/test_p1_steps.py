@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from functions.core.config import parse_settings
-from functions.core.envelope import Envelope
 from functions.core.errors import InvalidInput, UnsafeToProceed
 from functions.logic import p1_steps
+from tests.fixtures.envelopes import p1_envelope
 from tests.fixtures.kube import service_world
 
 ENTERED = "2026-12-03T09:45:52.123Z"
@@ -32,23 +32,7 @@ def settings():
 
 
 def envelope(dry_run=False, namespace="production"):
-    return Envelope.model_validate(
-        {
-            "action": "run",
-            "reason": "test",
-            "runbook": "p1-service-down",
-            "target": {
-                "service": "sales-service",
-                "namespace": namespace,
-                "cluster": "test-cluster",
-                "deployment": "sales-service",
-                "environment": "production",
-            },
-            "trigger": {"kind": "manual", "source": "test"},
-            "incident": {"id": "P1-x", "severity": "P1", "started_at": "2026-12-03T09:41:07Z"},
-            "options": {"dry_run": dry_run},
-        }
-    )
+    return p1_envelope(dry_run=dry_run, namespace=namespace, cluster="test-cluster")
 
 
 def state(action, scale_to=None, revision=2):

@@ -9,9 +9,9 @@ from moto import mock_aws
 
 from functions.adapters import locks
 from functions.core.clients import client, reset_clients
-from functions.core.envelope import Envelope
 from functions.core.errors import TargetLocked, TransientError
 from functions.logic.locking import acquire_lock, release_lock
+from tests.fixtures.envelopes import p1_envelope
 
 TARGET = "prod-eks/production/sales-service"
 
@@ -32,23 +32,7 @@ def table(monkeypatch):
 
 
 def envelope(dry_run=False):
-    return Envelope.model_validate(
-        {
-            "action": "run",
-            "reason": "alarm sales-service-5xx went from OK to ALARM",
-            "runbook": "p1-service-down",
-            "target": {
-                "service": "sales-service",
-                "namespace": "production",
-                "cluster": "prod-eks",
-                "deployment": "sales-service",
-                "environment": "production",
-            },
-            "trigger": {"kind": "alarm", "source": "sales-service-5xx"},
-            "incident": {"id": "P1-1", "severity": "P1", "started_at": "2026-12-03T09:41:07Z"},
-            "options": {"dry_run": dry_run},
-        }
-    )
+    return p1_envelope(dry_run=dry_run)
 
 
 def test_a_second_run_on_the_same_target_is_refused_and_recorded(table):

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.envelope import Envelope
 from functions.core.errors import InvalidInput
 from functions.logic import p1_steps
 from functions.logic.incident import escalation_page, incident_update
+from tests.fixtures.envelopes import p1_envelope
 
 
 def envelope(dry_run=False, service="sales-service"):
-    return Envelope.model_validate(
-        {
-            "action": "run",
-            "reason": "alarm sales-service-5xx went from OK to ALARM",
-            "runbook": "p1-service-down",
-            "target": {
-                "service": service,
-                "namespace": "production",
-                "cluster": "prod-eks",
-                "deployment": service,
-                "environment": "production",
-            },
-            "trigger": {"kind": "alarm", "source": "sales-service-5xx"},
-            "incident": {
-                "id": "P1-20261203-094107-abc123",
-                "severity": "P1",
-                "started_at": "2026-12-03T09:41:07Z",
-            },
-            "options": {"dry_run": dry_run},
-        }
-    )
+    return p1_envelope(dry_run=dry_run, service=service)
 
 
 def update(status, **kw):
