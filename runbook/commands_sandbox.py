@@ -219,6 +219,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status == "SUCCEEDED" and "outcome" not in output:
         outcome = f"NOT STARTED: {output.get('intake', {}).get('summary', '')}"
     print(f"\nOutcome: {outcome}  (execution {status})", file=out)
+    expected = scenario.expect.get("outcome")
+    # only for the scenario's own runbook and input: then it says what to expect
+    own_run = scenario.expect.get("runbook") == args.runbook and args.event is None and not args.dry_run
+    if expected and own_run:
+        verdict = (
+            "as the scenario expects" if expected == outcome else f"MISMATCH: the scenario expects {expected}"
+        )
+        print(f"Scenario check: {verdict}", file=out)
     if output.get("plan", {}).get("summary"):
         print(f"Decision: {output['plan']['summary']}", file=out)
     print("Actions taken:", file=out)

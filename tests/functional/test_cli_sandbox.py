@@ -22,6 +22,7 @@ def test_run_shows_each_state_the_outcome_and_writes_the_history(tmp_path, capsy
     assert code == 0
     assert "▶ Investigate the service" in out and "✓ Check the pods: [OK] 3/3 ready" in out
     assert "Outcome: NO_ACTION  (execution SUCCEEDED)" in out
+    assert "Scenario check: as the scenario expects" in out
     assert "Actions taken:\n  none: the runbook changed nothing" in out
     assert "Kubernetes writes: 0" in out
     assert "state transitions" in out
