@@ -97,22 +97,13 @@ def _from_alarm(
         event_id=str(event.get("id", "")) or None,
     )
     kind = "composite alarm" if composite else "alarm"
+    ignore = None
     if value != "ALARM":
-        return Envelope(
-            action="ignore",
-            reason=f"{kind} {alarm_name} went to {value}: only ALARM starts {runbook}",
-            runbook=runbook,
-            trigger=trigger,
-            options=options,
-        )
-    if previous == "ALARM":
-        return Envelope(
-            action="ignore",
-            reason=f"{kind} {alarm_name} is still in ALARM (a re-notification): the run it started handles it",
-            runbook=runbook,
-            trigger=trigger,
-            options=options,
-        )
+        ignore = f"{kind} {alarm_name} went to {value}: only ALARM starts {runbook}"
+    elif previous == "ALARM":
+        ignore = f"{kind} {alarm_name} is still in ALARM (a re-notification): the run it started handles it"
+    if ignore:
+        return Envelope(action="ignore", reason=ignore, runbook=runbook, trigger=trigger, options=options)
     service = settings.service_for_alarm(alarm_name)
     target = _target(settings, service)
     return Envelope(
